@@ -1,0 +1,307 @@
+//! The orchestra configuration compiled into the binary, and the settings in
+//! effect at run time: the configuration's values, overridden by the environment
+//! (CCO_PROXY_PORT, CCO_DASHBOARD_PORT, CCO_BIND, CCO_HOME, CCO_CACHE_SIZE,
+//! CCO_CACHE_TTL) and, for the ports, by command-line flags.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// config/orchestra-config.json, as build.rs validated it.
+const EMBEDDED: &str = include_str!(env!("CCO_CONFIG_PATH"));
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct OrchestraConfig {
+    pub server: ServerConfig,
+    pub cache: CacheConfig,
+    pub agents: Vec<Agent>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ServerConfig {
+    pub proxy_port: u16,
+    pub dashboard_port: u16,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct CacheConfig {
+    pub size_mb: u64,
+    pub ttl_hours: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Agent {
+    pub name: String,
+    pub role: String,
+    pub model: String,
+}
+
+impl OrchestraConfig {
+    /// The configuration compiled in; build.rs has already refused a file that would not parse.
+    pub fn embedded() -> Self {
+        serde_json::from_str(EMBEDDED).expect("build.rs validated config/orchestra-config.json")
+    }
+}
+
+/// A setting that could not be taken; `main` reports it and exits with code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingError {
+    #[error("{name}: \"{value}\" is not a port (expected an integer from 1 to 65535)")]
+    Port { name: &'static str, value: String },
+    #[error("{name}: \"{value}\" is not a positive integer")]
+    Positive { name: &'static str, value: String },
+    #[error("{name}: \"{value}\" is not an IP address")]
+    Address { name: &'static str, value: String },
+    #[error("the proxy and the dashboard cannot share port {0}; set CCO_PROXY_PORT or CCO_DASHBOARD_PORT")]
+    SamePort(u16),
+    #[error("neither CCO_HOME nor HOME is set: there is nowhere to keep the statistics")]
+    NoHome,
+}
+
+/// Where each value came from, so `config` can say so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Source {
+    Flag,
+    Environment,
+    Config,
+    Default,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Setting<T> {
+    pub value: T,
+    pub source: Source,
+}
+
+/// Everything `run`, `health`, `stats` and `config` need, resolved once.
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    pub proxy_port: Setting<u16>,
+    pub dashboard_port: Setting<u16>,
+    pub bind: Setting<IpAddr>,
+    pub home: Setting<PathBuf>,
+    pub cache_size_mb: Setting<u64>,
+    pub cache_ttl_hours: Setting<u64>,
+    pub agents: Vec<Agent>,
+}
+
+/// Ports given on the command line, which win over the environment.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PortFlags {
+    pub proxy: Option<u16>,
+    pub dashboard: Option<u16>,
+}
+
+impl Settings {
+    /// Resolves the settings from flags, then the process environment, then the configuration.
+    pub fn resolve(flags: PortFlags) -> Result<Self, SettingError> {
+        Self::resolve_with(flags, &OrchestraConfig::embedded(), |name| {
+            std::env::var(name).ok()
+        })
+    }
+
+    pub fn resolve_with(
+        flags: PortFlags,
+        config: &OrchestraConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, SettingError> {
+        let port = |flag: Option<u16>, name: &'static str, configured_port: u16| match flag {
+            Some(value) => Ok(Setting {
+                value,
+                source: Source::Flag,
+            }),
+            None => from_env(&env, name, configured(configured_port), parse_port),
+        };
+        let proxy_port = port(flags.proxy, "CCO_PROXY_PORT", config.server.proxy_port)?;
+        let dashboard_port = port(
+            flags.dashboard,
+            "CCO_DASHBOARD_PORT",
+            config.server.dashboard_port,
+        )?;
+        if proxy_port.value == dashboard_port.value {
+            return Err(SettingError::SamePort(proxy_port.value));
+        }
+        // Loopback unless told otherwise: the image sets CCO_BIND=0.0.0.0 to publish its ports.
+        let loopback = Setting {
+            value: IpAddr::from([127, 0, 0, 1]),
+            source: Source::Default,
+        };
+        let bind = from_env(&env, "CCO_BIND", loopback, |name, value| {
+            value.parse().map_err(|_| SettingError::Address {
+                name,
+                value: value.to_string(),
+            })
+        })?;
+        let home = match env("CCO_HOME").filter(|home| !home.is_empty()) {
+            Some(home) => Setting {
+                value: PathBuf::from(home),
+                source: Source::Environment,
+            },
+            None => match env("HOME").filter(|home| !home.is_empty()) {
+                Some(home) => Setting {
+                    value: PathBuf::from(home).join(".cco"),
+                    source: Source::Default,
+                },
+                None => return Err(SettingError::NoHome),
+            },
+        };
+        Ok(Self {
+            proxy_port,
+            dashboard_port,
+            bind,
+            home,
+            cache_size_mb: from_env(
+                &env,
+                "CCO_CACHE_SIZE",
+                configured(config.cache.size_mb),
+                parse_positive,
+            )?,
+            cache_ttl_hours: from_env(
+                &env,
+                "CCO_CACHE_TTL",
+                configured(config.cache.ttl_hours),
+                parse_positive,
+            )?,
+            agents: config.agents.clone(),
+        })
+    }
+}
+
+fn configured<T>(value: T) -> Setting<T> {
+    Setting {
+        value,
+        source: Source::Config,
+    }
+}
+
+/// The variable's value when it is set, else the fallback.
+fn from_env<T>(
+    env: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    fallback: Setting<T>,
+    parse: impl Fn(&'static str, &str) -> Result<T, SettingError>,
+) -> Result<Setting<T>, SettingError> {
+    match env(name) {
+        Some(value) => Ok(Setting {
+            value: parse(name, value.trim())?,
+            source: Source::Environment,
+        }),
+        None => Ok(fallback),
+    }
+}
+
+fn parse_port(name: &'static str, value: &str) -> Result<u16, SettingError> {
+    match value.parse::<u16>() {
+        Ok(port) if port > 0 => Ok(port),
+        _ => Err(SettingError::Port {
+            name,
+            value: value.to_string(),
+        }),
+    }
+}
+
+fn parse_positive(name: &'static str, value: &str) -> Result<u64, SettingError> {
+    match value.parse::<u64>() {
+        Ok(number) if number > 0 => Ok(number),
+        _ => Err(SettingError::Positive {
+            name,
+            value: value.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn resolve(flags: PortFlags, vars: &[(&str, &str)]) -> Result<Settings, SettingError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::resolve_with(flags, &OrchestraConfig::embedded(), |name| {
+            vars.get(name).cloned()
+        })
+    }
+
+    #[test]
+    fn embedded_configuration_parses() {
+        let config = OrchestraConfig::embedded();
+        assert!(!config.agents.is_empty());
+        assert_ne!(config.server.proxy_port, config.server.dashboard_port);
+    }
+
+    #[test]
+    fn configuration_is_the_default() {
+        let config = OrchestraConfig::embedded();
+        let settings = resolve(PortFlags::default(), &[("HOME", "/home/user")]).unwrap();
+        assert_eq!(settings.proxy_port.value, config.server.proxy_port);
+        assert_eq!(settings.proxy_port.source, Source::Config);
+        assert_eq!(settings.home.value, PathBuf::from("/home/user/.cco"));
+        assert_eq!(settings.bind.value, IpAddr::from([127, 0, 0, 1]));
+    }
+
+    #[test]
+    fn flags_beat_environment_beats_configuration() {
+        let flags = PortFlags {
+            proxy: Some(9000),
+            dashboard: None,
+        };
+        let settings = resolve(
+            flags,
+            &[
+                ("HOME", "/h"),
+                ("CCO_PROXY_PORT", "9100"),
+                ("CCO_DASHBOARD_PORT", "9200"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(settings.proxy_port.value, 9000);
+        assert_eq!(settings.proxy_port.source, Source::Flag);
+        assert_eq!(settings.dashboard_port.value, 9200);
+        assert_eq!(settings.dashboard_port.source, Source::Environment);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (name, value) in [
+            ("CCO_PROXY_PORT", "abc"),
+            ("CCO_DASHBOARD_PORT", "70000"),
+            ("CCO_CACHE_SIZE", "0"),
+            ("CCO_BIND", "here"),
+        ] {
+            let error =
+                resolve(PortFlags::default(), &[("HOME", "/h"), (name, value)]).unwrap_err();
+            assert!(error.to_string().starts_with(name), "{error}");
+        }
+    }
+
+    #[test]
+    fn equal_ports_are_refused() {
+        let error = resolve(
+            PortFlags::default(),
+            &[
+                ("HOME", "/h"),
+                ("CCO_PROXY_PORT", "7000"),
+                ("CCO_DASHBOARD_PORT", "7000"),
+            ],
+        );
+        assert!(matches!(error, Err(SettingError::SamePort(7000))));
+    }
+
+    #[test]
+    fn cco_home_wins_over_home() {
+        let settings = resolve(
+            PortFlags::default(),
+            &[("HOME", "/h"), ("CCO_HOME", "/data")],
+        )
+        .unwrap();
+        assert_eq!(settings.home.value, PathBuf::from("/data"));
+        assert!(matches!(
+            resolve(PortFlags::default(), &[]),
+            Err(SettingError::NoHome)
+        ));
+    }
+}

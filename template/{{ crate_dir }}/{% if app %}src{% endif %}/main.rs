@@ -1,0 +1,222 @@
+//! Claude Code Orchestra: `run` serves the proxy and the dashboard, `health` asks a
+//! running instance how it is, `stats` shows what it served, `config` what it uses.
+
+mod config;
+mod health;
+mod server;
+mod stats;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use config::{PortFlags, Settings, Source};
+
+/// What build.rs embedded: `cco --version` and `/health` show it.
+mod build_info {
+    pub const GIT_HASH: &str = env!("GIT_HASH");
+    pub const BUILD_DATE: &str = env!("BUILD_DATE");
+    pub const VERSION: &str = concat!(
+        env!("CARGO_PKG_VERSION"),
+        " (",
+        env!("GIT_HASH"),
+        " ",
+        env!("BUILD_DATE"),
+        ")"
+    );
+}
+
+#[derive(Parser)]
+#[command(version = build_info::VERSION, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the proxy and the dashboard until SIGINT or SIGTERM, counting requests
+    Run {
+        /// Proxy port [default: CCO_PROXY_PORT, else the configuration's]
+        #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+        proxy_port: Option<u16>,
+        /// Dashboard port [default: CCO_DASHBOARD_PORT, else the configuration's]
+        #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+        dashboard_port: Option<u16>,
+    },
+    /// Ask a running instance for /health on both ports; exit 0 when both answer, 1 otherwise
+    Health {
+        /// Host to ask
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Ask this port only [default: the proxy and the dashboard ports]
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        port: Option<u16>,
+        /// Seconds to wait for each answer
+        #[arg(long, default_value_t = 3)]
+        timeout: u64,
+    },
+    /// Show the requests `run` has served, by service, route and status
+    Stats,
+    /// Show the settings in effect and where each comes from
+    Config,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let flags = match cli.command {
+        Command::Run {
+            proxy_port,
+            dashboard_port,
+        } => PortFlags {
+            proxy: proxy_port,
+            dashboard: dashboard_port,
+        },
+        _ => PortFlags::default(),
+    };
+    // A bad setting is a usage error, like a bad flag: exit code 2.
+    let settings = match Settings::resolve(flags) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match execute(cli.command, settings) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn execute(command: Command, settings: Settings) -> Result<ExitCode> {
+    match command {
+        Command::Run { .. } => {
+            // Logs go to stderr, coloured only on a terminal.
+            let stderr = std::io::stderr();
+            tracing_subscriber::fmt()
+                .with_writer(std::io::stderr)
+                .with_ansi(stderr.is_terminal())
+                .with_target(false)
+                .init();
+            runtime()?.block_on(server::run(settings))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Health {
+            host,
+            port,
+            timeout,
+        } => {
+            let ports = match port {
+                Some(port) => vec![port],
+                None => vec![settings.proxy_port.value, settings.dashboard_port.value],
+            };
+            let runtime = runtime()?;
+            let mut healthy = true;
+            for port in ports {
+                match runtime.block_on(health::check(&host, port, Duration::from_secs(timeout))) {
+                    Ok(body) => println!("{host}:{port} healthy: {body}"),
+                    Err(error) => {
+                        println!("{host}:{port} unhealthy: {error:#}");
+                        healthy = false;
+                    }
+                }
+            }
+            Ok(if healthy {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Stats => {
+            let path = settings.home.value.join(stats::FILE_NAME);
+            match stats::Stats::load(&path)? {
+                Some(recorded) if !recorded.is_empty() => {
+                    println!(
+                        "{} requests recorded in {}",
+                        recorded.total(),
+                        path.display()
+                    );
+                    println!(
+                        "{:<10} {:<24} {:>6} {:>10}",
+                        "SERVICE", "ROUTE", "STATUS", "COUNT"
+                    );
+                    for entry in recorded.entries() {
+                        println!(
+                            "{:<10} {:<24} {:>6} {:>10}",
+                            entry.service, entry.route, entry.status, entry.count
+                        );
+                    }
+                }
+                _ => println!(
+                    "No requests recorded yet ({} does not hold any). `run` records them.",
+                    path.display()
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config => {
+            print_settings(&settings);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn print_settings(settings: &Settings) {
+    let source = |source: Source, variable: &str| match source {
+        Source::Flag => "command line".to_string(),
+        Source::Environment => variable.to_string(),
+        Source::Config => "config/orchestra-config.json".to_string(),
+        Source::Default => "default".to_string(),
+    };
+    let rows = [
+        (
+            "proxy port",
+            settings.proxy_port.value.to_string(),
+            source(settings.proxy_port.source, "CCO_PROXY_PORT"),
+        ),
+        (
+            "dashboard port",
+            settings.dashboard_port.value.to_string(),
+            source(settings.dashboard_port.source, "CCO_DASHBOARD_PORT"),
+        ),
+        (
+            "bind address",
+            settings.bind.value.to_string(),
+            source(settings.bind.source, "CCO_BIND"),
+        ),
+        (
+            "data directory",
+            settings.home.value.display().to_string(),
+            source(settings.home.source, "CCO_HOME"),
+        ),
+        (
+            "cache size",
+            format!("{} MB", settings.cache_size_mb.value),
+            source(settings.cache_size_mb.source, "CCO_CACHE_SIZE"),
+        ),
+        (
+            "cache ttl",
+            format!("{} h", settings.cache_ttl_hours.value),
+            source(settings.cache_ttl_hours.source, "CCO_CACHE_TTL"),
+        ),
+    ];
+    for (name, value, source) in rows {
+        println!("{name:<15} {value:<28} ({source})");
+    }
+    println!("agents");
+    for agent in &settings.agents {
+        println!("  {:<13} {:<28} {}", agent.name, agent.model, agent.role);
+    }
+}
