@@ -53,7 +53,9 @@ pub enum SettingError {
     Positive { name: &'static str, value: String },
     #[error("{name}: \"{value}\" is not an IP address")]
     Address { name: &'static str, value: String },
-    #[error("the proxy and the dashboard cannot share port {0}; set CCO_PROXY_PORT or CCO_DASHBOARD_PORT")]
+    #[error(
+        "the proxy and the dashboard cannot share port {0}; set CCO_PROXY_PORT or CCO_DASHBOARD_PORT"
+    )]
     SamePort(u16),
     #[error("neither CCO_HOME nor HOME is set: there is nowhere to keep the statistics")]
     NoHome,

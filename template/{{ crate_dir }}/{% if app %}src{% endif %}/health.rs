@@ -3,10 +3,12 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::bail;
+use anyhow::{Context, Result};
 use axum::body::Bytes;
 use http_body_util::{BodyExt, Empty};
-use hyper::{header, Request, StatusCode};
+use hyper::header;
+use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 

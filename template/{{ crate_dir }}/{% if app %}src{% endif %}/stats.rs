@@ -68,7 +68,7 @@ impl Stats {
             Ok(text) => text,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(error) => {
-                return Err(error).with_context(|| format!("cannot read {}", path.display()))
+                return Err(error).with_context(|| format!("cannot read {}", path.display()));
             }
         };
         let file: StatsFile = serde_json::from_str(&text).with_context(|| {

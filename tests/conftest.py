@@ -1,0 +1,218 @@
+"""Fixtures shared by the template's tests: renders, a shared Cargo target directory, helpers.
+
+Renders go through pytest-copie (``copie``, ``copie_session``), which calls Copier with
+``vcs_ref="HEAD"`` so the working tree is rendered, not the newest tag. Compiling Rust is
+the slow part, so every build shares one target directory: dependencies compile once per
+machine, and each render only compiles its own crate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The answers --defaults gives, which are the specification's values (and, where the
+# specification is wrong, the corrected ones the help texts explain).
+DEFAULT_ANSWERS: dict[str, Any] = {
+    "project_name": "cco",
+    "crate_name": "cco",
+    "description": "Claude Orchestration - Multi-agent development system",
+    "repository_url": "https://github.com/brent/cc-orchestra",
+    "author": "",
+    "license": "none",
+    "crate_dir": "cco",
+    "rust_version": "1.95",
+    "edition": "2021",
+    "opt_level": "3",
+    "lto": "fat",
+    "codegen_units": 1,
+    "strip": True,
+    "panic": "abort",
+    "size_limit_mb": 15.0,
+    "proxy_port": 8888,
+    "dashboard_port": 3939,
+    "cache_size_mb": 200,
+    "cache_ttl_hours": 48,
+    "build_targets": ["x86_64-unknown-linux-gnu", "x86_64-apple-darwin", "aarch64-apple-darwin"],
+    "docker": True,
+    "compose": True,
+    "install_dir": "/usr/local/bin",
+    "app": True,
+    "commit_lockfile": True,
+}
+
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "cco template tests",
+    "GIT_AUTHOR_EMAIL": "tests@example.invalid",
+    "GIT_COMMITTER_NAME": "cco template tests",
+    "GIT_COMMITTER_EMAIL": "tests@example.invalid",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-copie renders the template named by --template (default: the working directory);
+    # this suite tests this repository's template wherever pytest is started from.
+    config.option.template = str(ROOT)
+
+
+@dataclass(frozen=True)
+class Project:
+    """A rendered repository and where its crate is."""
+
+    root: Path
+    answers: Mapping[str, Any]
+
+    @property
+    def crate(self) -> Path:
+        return self.root / self.answers["crate_dir"]
+
+    @property
+    def name(self) -> str:
+        return str(self.answers["crate_name"])
+
+
+def run(
+    command: list[str],
+    cwd: Path,
+    env: Mapping[str, str] | None = None,
+    check: bool = True,
+    timeout: float = 900,
+) -> subprocess.CompletedProcess[str]:
+    """Runs a command; when `check` and it fails, the assertion shows its whole output."""
+    result = subprocess.run(
+        command,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(command)} exited {result.returncode} in {cwd}\n"
+            f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+        )
+    return result
+
+
+def git_init(path: Path) -> None:
+    """Makes `path` a git repository with one commit, as a user's new repository is."""
+    run(["git", "init", "-q", "-b", "main"], path)
+    run(["git", "add", "-A"], path)
+    run(["git", "commit", "-q", "-m", "Generated from the cco template"], path, env=GIT_IDENTITY)
+
+
+def render(copie: Any, **answers: Any) -> Project:
+    """Renders the template with the defaults and these answers; fails the test if Copier fails."""
+    result = copie.copy(extra_answers=answers)
+    if result.exception is not None:
+        raise AssertionError(f"render failed: {result.exception!r}")
+    assert result.project_dir is not None
+    return Project(root=Path(result.project_dir), answers=result.answers)
+
+
+def files_of(root: Path) -> dict[str, bytes]:
+    """Every file below `root` (but .git), by its relative path."""
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and ".git" not in path.relative_to(root).parts
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def get_json(port: int, path: str = "/health") -> tuple[int, Any]:
+    """GETs a path on loopback, returning the status and the decoded JSON body."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def wait_for_health(port: int, seconds: float = 30) -> Any:
+    """Polls /health until it answers 200, returning its JSON."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            status, body = get_json(port)
+            if status == 200:
+                return body
+        except (OSError, ValueError):
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"nothing answered /health on port {port} within {seconds} s")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def cargo_env() -> dict[str, str]:
+    """Environment for cargo: one target directory for every build of the session.
+
+    CCO_TEST_TARGET_DIR moves it; by default it is .test-target/ in this repository, so
+    dependencies stay compiled between runs on one machine.
+    """
+    target = Path(os.environ.get("CCO_TEST_TARGET_DIR", ROOT / ".test-target")).resolve()
+    target.mkdir(parents=True, exist_ok=True)
+    return {"CARGO_TARGET_DIR": str(target), "CARGO_TERM_COLOR": "never"}
+
+
+@pytest.fixture(scope="session")
+def copier_yml() -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / "copier.yml").read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.fixture(scope="session")
+def default_project(copie_session: Any) -> Project:
+    """The default render, committed to git as a user's new repository would be."""
+    project = render(copie_session)
+    git_init(project.root)
+    return project
+
+
+def cargo_build(
+    project: Project, cargo_env: Mapping[str, str], keep_in: Path, *arguments: str, env: Mapping[str, str] | None = None
+) -> Path:
+    """Builds the project's binary and copies it to `keep_in`.
+
+    Renders share one target directory, so the next build of another render overwrites
+    target/<profile>/<name>: a test keeps its own copy.
+    """
+    run(["cargo", "build", *arguments], project.crate, env={**cargo_env, **(env or {})})
+    profile = "release" if "--release" in arguments else "debug"
+    built = Path(cargo_env["CARGO_TARGET_DIR"]) / profile / project.name
+    keep_in.mkdir(parents=True, exist_ok=True)
+    kept = keep_in / project.name
+    shutil.copy2(built, kept)
+    return kept
+
+
+@pytest.fixture(scope="session")
+def default_binary(
+    default_project: Project, cargo_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The default render's debug binary."""
+    return cargo_build(default_project, cargo_env, tmp_path_factory.mktemp("default-debug"))

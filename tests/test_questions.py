@@ -1,0 +1,98 @@
+"""copier.yml: defaults, help texts, validators, and what is never asked."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import DEFAULT_ANSWERS, ROOT
+
+
+def questions(copier_yml: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The questions a person is asked (settings and computed values left out)."""
+    return {
+        name: spec
+        for name, spec in copier_yml.items()
+        if not name.startswith("_") and spec.get("when") is not False
+    }
+
+
+def test_defaults_are_the_specifications_values(copie: Any) -> None:
+    result = copie.copy()
+    assert result.exception is None, result.exception
+    assert result.answers == DEFAULT_ANSWERS
+
+
+def test_every_question_has_a_type_help_and_default(copier_yml: dict[str, Any]) -> None:
+    for name, spec in questions(copier_yml).items():
+        assert spec.get("type") in {"str", "int", "float", "bool", "yaml"}, name
+        assert len(str(spec.get("help", ""))) > 15, f"{name} needs a help text"
+        assert "default" in spec, f"{name} needs a default so --defaults never prompts"
+
+
+def test_every_free_text_or_number_question_has_a_validator(copier_yml: dict[str, Any]) -> None:
+    for name, spec in questions(copier_yml).items():
+        if spec["type"] in {"str", "int", "float"} and "choices" not in spec and name != "author":
+            assert "validator" in spec, name
+
+
+def test_no_secret_is_ever_asked(copier_yml: dict[str, Any]) -> None:
+    for name, spec in questions(copier_yml).items():
+        assert not spec.get("secret"), name
+        assert not any(word in name for word in ("key", "token", "secret", "password")), name
+
+
+def test_compose_is_asked_only_with_docker(copie: Any) -> None:
+    result = copie.copy(extra_answers={"docker": False})
+    assert result.exception is None, result.exception
+    assert "compose" not in result.answers or result.answers["compose"] is not True
+
+
+BAD_ANSWERS = [
+    ({"crate_name": "my crate"}, "crate_name", "must start with a lowercase letter"),
+    ({"crate_name": "Cco"}, "crate_name", "must start with a lowercase letter"),
+    ({"proxy_port": 70000}, "proxy_port", "must be from 1 to 65535"),
+    ({"dashboard_port": 0}, "dashboard_port", "must be from 1 to 65535"),
+    ({"proxy_port": 9000, "dashboard_port": 9000}, "dashboard_port", "must differ from proxy_port"),
+    ({"build_targets": []}, "build_targets", "at least one target"),
+    ({"crate_dir": "../elsewhere"}, "crate_dir", "relative path of plain names"),
+    ({"crate_dir": "/abs"}, "crate_dir", "relative path of plain names"),
+    ({"crate_dir": "config"}, "crate_dir", "belongs to the repository layout"),
+    ({"rust_version": "1.75"}, "rust_version", "1.85 or newer"),
+    ({"rust_version": "stable"}, "rust_version", "must look like 1.95"),
+    ({"size_limit_mb": 0}, "size_limit_mb", "positive number"),
+    ({"codegen_units": 0}, "codegen_units", "from 1 to 256"),
+    ({"cache_ttl_hours": 0}, "cache_ttl_hours", "positive whole number"),
+    ({"install_dir": "bin"}, "install_dir", "absolute path"),
+    ({"repository_url": "not a url"}, "repository_url", "http(s) URL"),
+    ({"description": 'say "hi"'}, "description", "without double quotes"),
+]
+
+
+@pytest.mark.parametrize(("answers", "question", "rule"), BAD_ANSWERS, ids=[q for _, q, _ in BAD_ANSWERS])
+def test_bad_answer_is_refused_naming_question_and_rule(
+    copie: Any, answers: dict[str, Any], question: str, rule: str
+) -> None:
+    result = copie.copy(extra_answers=answers)
+    assert isinstance(result.exception, ValueError), result
+    message = str(result.exception)
+    assert f"question '{question}'" in message
+    assert rule in message
+    rendered = [path for path in Path(copie.test_dir).rglob("*") if path.is_file()]
+    assert rendered == [], "nothing may be rendered from a refused answer"
+
+
+def test_command_line_refuses_a_bad_answer(tmp_path: Path) -> None:
+    destination = tmp_path / "out"
+    result = subprocess.run(
+        [sys.executable, "-m", "copier", "copy", "--defaults", "--vcs-ref", "HEAD",
+         "--data", "proxy_port=70000", str(ROOT), str(destination)],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode != 0
+    assert "Validation error for question 'proxy_port': proxy_port must be from 1 to 65535" in result.stderr
+    assert not destination.exists()

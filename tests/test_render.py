@@ -1,0 +1,215 @@
+"""What the template renders, and that each answer changes what it should and nothing else.
+
+Fast: these tests render and parse, run `make -n` and rustfmt, but compile nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import stat
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import DEFAULT_ANSWERS, Project, files_of, render, run
+
+ANSWERS_FILE = ".copier-answers.yml"
+CRATE_FILES = ["Cargo.toml", "build.rs", "Makefile"]
+APP_FILES = ["src/main.rs", "src/config.rs", "src/health.rs", "src/server.rs", "src/stats.rs", "tests/cli.rs"]
+ROOT_FILES = [ANSWERS_FILE, ".gitignore", "README.md"]
+MAKE_TARGETS = ["build", "test", "release", "install", "run", "clean", "fmt", "lint", "check-size", "cross-compile-macos"]
+
+
+def expected_files(crate_dir: str, app: bool = True) -> set[str]:
+    prefix = "" if crate_dir == "." else f"{crate_dir}/"
+    files = set(ROOT_FILES) | {prefix + name for name in CRATE_FILES}
+    if app:
+        files |= {prefix + name for name in APP_FILES} | {"config/orchestra-config.json"}
+    return files
+
+
+@pytest.fixture(scope="module")
+def default_files(copie_session: Any) -> dict[str, bytes]:
+    return files_of(render(copie_session).root)
+
+
+@pytest.mark.parametrize("crate_dir", ["cco", ".", "crates/cco"])
+def test_layout_puts_every_file_in_its_place(copie: Any, crate_dir: str) -> None:
+    project = render(copie, crate_dir=crate_dir)
+    assert set(files_of(project.root)) == expected_files(crate_dir)
+    build_rs = (project.crate / "build.rs").read_text()
+    relative = {"cco": "../", ".": "", "crates/cco": "../../"}[crate_dir]
+    assert f'const CONFIG: &str = "{relative}config/orchestra-config.json";' in build_rs
+    # build.rs's path, read from the crate, reaches the one configuration file.
+    assert (project.crate / relative / "config/orchestra-config.json").resolve() == (
+        project.root / "config/orchestra-config.json"
+    ).resolve()
+    assert tomllib.loads((project.crate / "Cargo.toml").read_text())["package"]["readme"] == f"{relative}README.md"
+
+
+def test_without_app_only_the_build_system_is_rendered(copie: Any) -> None:
+    project = render(copie, app=False)
+    assert set(files_of(project.root)) == expected_files("cco", app=False)
+    assert "laid over an existing `cco` crate" in (project.root / "README.md").read_text()
+
+
+def test_cargo_toml_is_the_specifications(default_files: dict[str, bytes]) -> None:
+    cargo = tomllib.loads(default_files["cco/Cargo.toml"].decode())
+    package = cargo["package"]
+    assert package["name"] == "cco"
+    assert package["version"] == "0.1.0"
+    assert package["edition"] == "2021"
+    assert package["rust-version"] == "1.95"
+    assert package["description"] == "Claude Orchestration - Multi-agent development system"
+    assert package["repository"] == "https://github.com/brent/cc-orchestra"
+    assert package["publish"] is False and "license" not in package
+    dependencies = cargo["dependencies"]
+    for name in ["tokio", "serde", "serde_json", "tracing", "tracing-subscriber", "anyhow", "thiserror", "clap", "axum", "hyper"]:
+        assert name in dependencies, name
+    assert dependencies["tokio"]["features"] == ["full"]
+    assert dependencies["clap"]["features"] == ["derive"]
+    assert dependencies["axum"] == "0.7"
+    assert dependencies["hyper"]["version"] == "1"
+    assert set(cargo["build-dependencies"]) == {"chrono", "serde_json"}
+    assert cargo["profile"]["release"] == {
+        "strip": True, "opt-level": 3, "lto": True, "codegen-units": 1, "panic": "abort"
+    }
+
+
+def test_configuration_starter_is_valid_json_with_the_answers(default_files: dict[str, bytes]) -> None:
+    config = json.loads(default_files["config/orchestra-config.json"])
+    assert config["server"] == {"proxy_port": 8888, "dashboard_port": 3939}
+    assert config["cache"] == {"size_mb": 200, "ttl_hours": 48}
+    assert len(config["agents"]) >= 1
+    for agent in config["agents"]:
+        assert set(agent) == {"name", "role", "model"}
+
+
+def test_answers_file_records_every_answer_and_the_template(default_files: dict[str, bytes]) -> None:
+    answers = yaml.safe_load(default_files[ANSWERS_FILE])
+    assert answers["_src_path"]
+    assert answers["_commit"]
+    assert {name: answers[name] for name in DEFAULT_ANSWERS} == DEFAULT_ANSWERS
+    assert not any(name in answers for name in ("crate_to_root", "apple_targets", "size_limit_bytes"))
+
+
+def test_nothing_is_left_unrendered(default_files: dict[str, bytes]) -> None:
+    for path, content in default_files.items():
+        text = content.decode()
+        assert not re.search(r"\{\{ |\{%|%\}|\{#", text), f"unrendered Jinja in {path}"
+        assert "\n\n\n" not in text, f"stray blank lines in {path}"
+
+
+def test_gitignore_keeps_the_specifications_list(default_files: dict[str, bytes]) -> None:
+    lines = default_files[".gitignore"].decode().splitlines()
+    for entry in ["target/", ".cco/", "*.swarm", ".vscode/", ".idea/", "*.iml", ".DS_Store", "Thumbs.db", "*.tmp", "*.backup"]:
+        assert entry in lines
+    assert "Cargo.lock" not in lines
+
+
+def changed_files(base: dict[str, bytes], other: dict[str, bytes]) -> set[str]:
+    return {path for path in base.keys() | other.keys() if base.get(path) != other.get(path)} - {ANSWERS_FILE}
+
+
+# Each answer, the files it may change, and what must then be in them.
+ANSWER_EFFECTS: list[tuple[dict[str, Any], set[str], dict[str, list[str]]]] = [
+    ({"lto": "thin"}, {"cco/Cargo.toml"}, {"cco/Cargo.toml": ['lto = "thin"']}),
+    ({"lto": "off"}, {"cco/Cargo.toml"}, {"cco/Cargo.toml": ["lto = false"]}),
+    ({"opt_level": "z"}, {"cco/Cargo.toml"}, {"cco/Cargo.toml": ['opt-level = "z"']}),
+    ({"codegen_units": 16}, {"cco/Cargo.toml"}, {"cco/Cargo.toml": ["codegen-units = 16"]}),
+    ({"panic": "unwind"}, {"cco/Cargo.toml"}, {"cco/Cargo.toml": ['panic = "unwind"']}),
+    ({"strip": False}, {"cco/Cargo.toml", "cco/Makefile"},
+     {"cco/Cargo.toml": ["strip = false"], "cco/Makefile": ["symbols kept"]}),
+    ({"edition": "2024"}, {"cco/Cargo.toml"}, {"cco/Cargo.toml": ['edition = "2024"']}),
+    ({"rust_version": "1.88"}, {"cco/Cargo.toml", "README.md"}, {"cco/Cargo.toml": ['rust-version = "1.88"']}),
+    ({"license": "MIT"}, {"cco/Cargo.toml"}, {"cco/Cargo.toml": ['license = "MIT"']}),
+    ({"author": "Ada <ada@example.com>"}, {"cco/Cargo.toml"}, {"cco/Cargo.toml": ['authors = ["Ada <ada@example.com>"]']}),
+    ({"size_limit_mb": 2.5}, {"cco/Makefile", "README.md"},
+     {"cco/Makefile": ["SIZE_LIMIT_BYTES := 2500000", "SIZE_LIMIT_MB    := 2.5"]}),
+    ({"proxy_port": 9000}, {"config/orchestra-config.json", "README.md"},
+     {"config/orchestra-config.json": ['"proxy_port": 9000'], "README.md": ["proxy on port 9000"]}),
+    ({"dashboard_port": 4000}, {"config/orchestra-config.json", "README.md"},
+     {"config/orchestra-config.json": ['"dashboard_port": 4000']}),
+    ({"cache_size_mb": 512}, {"config/orchestra-config.json", "README.md"},
+     {"config/orchestra-config.json": ['"size_mb": 512']}),
+    ({"cache_ttl_hours": 12}, {"config/orchestra-config.json", "README.md"},
+     {"config/orchestra-config.json": ['"ttl_hours": 12']}),
+    ({"commit_lockfile": False}, {".gitignore", "README.md"}, {".gitignore": ["\nCargo.lock\n"]}),
+    ({"install_dir": "/opt/cco/bin"}, {"cco/Makefile", "README.md"}, {"cco/Makefile": ["BINDIR           ?= /opt/cco/bin"]}),
+    ({"build_targets": ["x86_64-unknown-linux-gnu", "aarch64-apple-darwin"]}, {"cco/Makefile"},
+     {"cco/Makefile": ["MACOS_TARGETS    ?= aarch64-apple-darwin\n"]}),
+    ({"description": "My orchestra"}, {"cco/Cargo.toml", "README.md"}, {"cco/Cargo.toml": ['description = "My orchestra"']}),
+    ({"repository_url": "https://example.com/me/cco"}, {"cco/Cargo.toml"},
+     {"cco/Cargo.toml": ['repository = "https://example.com/me/cco"']}),
+    ({"project_name": "Orchestra", "crate_name": "cco"}, {"README.md"}, {"README.md": ["# Orchestra\n"]}),
+]
+
+
+@pytest.mark.parametrize(
+    ("answers", "files", "contents"), ANSWER_EFFECTS, ids=["-".join(f"{k}={v}" for k, v in a.items()) for a, _, _ in ANSWER_EFFECTS]
+)
+def test_each_answer_changes_what_it_should_and_nothing_else(
+    copie: Any,
+    default_files: dict[str, bytes],
+    answers: dict[str, Any],
+    files: set[str],
+    contents: dict[str, list[str]],
+) -> None:
+    rendered = files_of(render(copie, **answers).root)
+    assert changed_files(default_files, rendered) == files
+    for path, needles in contents.items():
+        for needle in needles:
+            assert needle in rendered[path].decode(), f"{needle!r} not in {path}"
+
+
+def test_crate_name_names_the_package_the_binary_and_the_docs(copie: Any) -> None:
+    project = render(copie, crate_name="orchestra")
+    assert tomllib.loads((project.crate / "Cargo.toml").read_text())["package"]["name"] == "orchestra"
+    assert "BIN              := orchestra" in (project.crate / "Makefile").read_text()
+    assert 'env!("CARGO_BIN_EXE_orchestra")' in (project.crate / "tests/cli.rs").read_text()
+    assert "`orchestra run`" in (project.root / "README.md").read_text()
+
+
+def test_makefile_lists_and_plans_every_target(copie: Any) -> None:
+    project = render(copie)
+    help_text = run(["make", "help"], project.crate).stdout
+    for target in MAKE_TARGETS:
+        assert re.search(rf"^  {re.escape(target)} ", help_text, re.MULTILINE), f"{target} missing from make help"
+        run(["make", "-n", target], project.crate)
+    phony = re.search(r"^\.PHONY: (.*)$", (project.crate / "Makefile").read_text(), re.MULTILINE)
+    assert phony is not None
+    assert set(MAKE_TARGETS) | {"help"} == set(phony.group(1).split())
+
+
+def test_makefile_install_directory_overrides(copie: Any) -> None:
+    project = render(copie)
+    plan = run(["make", "-n", "install", "PREFIX=/tmp/prefix"], project.crate).stdout
+    assert 'dir="/tmp/prefix/bin"' in plan
+    plan = run(["make", "-n", "install", "DESTDIR=/tmp/stage"], project.crate).stdout
+    assert 'dir="/tmp/stage/usr/local/bin"' in plan
+
+
+@pytest.mark.skipif(shutil.which("rustfmt") is None, reason="rustfmt is not installed")
+@pytest.mark.parametrize(
+    "answers",
+    [{}, {"edition": "2024"}, {"crate_name": "a-much-longer-orchestra-name", "crate_dir": "crates/orchestra"}],
+    ids=["default", "edition-2024", "long-name-nested"],
+)
+def test_rendered_rust_is_rustfmt_clean(copie: Any, answers: dict[str, Any]) -> None:
+    """The generated CI runs `cargo fmt -- --check`: the render must pass it as it is."""
+    project = render(copie, **answers)
+    edition = project.answers["edition"]
+    sources = [str(path) for path in project.crate.rglob("*.rs")]
+    run(["rustfmt", "--check", "--edition", edition, *sources], project.crate)
+
+
+def test_no_rendered_file_is_executable_by_accident(default_files: dict[str, bytes], copie: Any) -> None:
+    project: Project = render(copie)
+    for path in project.root.rglob("*"):
+        if path.is_file():
+            assert not path.stat().st_mode & stat.S_IXUSR, f"{path} is executable"
