@@ -16,7 +16,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,7 +79,7 @@ class Project:
 
     @property
     def crate(self) -> Path:
-        return self.root / self.answers["crate_dir"]
+        return self.root / str(self.answers["crate_dir"])
 
     @property
     def name(self) -> str:
@@ -194,7 +194,11 @@ def default_project(copie_session: Any) -> Project:
 
 
 def cargo_build(
-    project: Project, cargo_env: Mapping[str, str], keep_in: Path, *arguments: str, env: Mapping[str, str] | None = None
+    project: Project,
+    cargo_env: Mapping[str, str],
+    keep_in: Path,
+    *arguments: str,
+    env: Mapping[str, str] | None = None,
 ) -> Path:
     """Builds the project's binary and copies it to `keep_in`.
 

@@ -89,9 +89,22 @@ def test_bad_answer_is_refused_naming_question_and_rule(
 def test_command_line_refuses_a_bad_answer(tmp_path: Path) -> None:
     destination = tmp_path / "out"
     result = subprocess.run(
-        [sys.executable, "-m", "copier", "copy", "--defaults", "--vcs-ref", "HEAD",
-         "--data", "proxy_port=70000", str(ROOT), str(destination)],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "copier",
+            "copy",
+            "--defaults",
+            "--vcs-ref",
+            "HEAD",
+            "--data",
+            "proxy_port=70000",
+            str(ROOT),
+            str(destination),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode != 0
     assert "Validation error for question 'proxy_port': proxy_port must be from 1 to 65535" in result.stderr

@@ -10,7 +10,6 @@ import re
 import shutil
 import stat
 import tomllib
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +21,18 @@ ANSWERS_FILE = ".copier-answers.yml"
 CRATE_FILES = ["Cargo.toml", "build.rs", "Makefile"]
 APP_FILES = ["src/main.rs", "src/config.rs", "src/health.rs", "src/server.rs", "src/stats.rs", "tests/cli.rs"]
 ROOT_FILES = [ANSWERS_FILE, ".gitignore", "README.md"]
-MAKE_TARGETS = ["build", "test", "release", "install", "run", "clean", "fmt", "lint", "check-size", "cross-compile-macos"]
+MAKE_TARGETS = [
+    "build",
+    "test",
+    "release",
+    "install",
+    "run",
+    "clean",
+    "fmt",
+    "lint",
+    "check-size",
+    "cross-compile-macos",
+]
 
 
 def expected_files(crate_dir: str, app: bool = True) -> set[str]:
@@ -49,7 +59,10 @@ def test_layout_puts_every_file_in_its_place(copie: Any, crate_dir: str) -> None
     assert (project.crate / relative / "config/orchestra-config.json").resolve() == (
         project.root / "config/orchestra-config.json"
     ).resolve()
-    assert tomllib.loads((project.crate / "Cargo.toml").read_text())["package"]["readme"] == f"{relative}README.md"
+    assert (
+        tomllib.loads((project.crate / "Cargo.toml").read_text())["package"]["readme"]
+        == f"{relative}README.md"
+    )
 
 
 def test_without_app_only_the_build_system_is_rendered(copie: Any) -> None:
@@ -69,7 +82,18 @@ def test_cargo_toml_is_the_specifications(default_files: dict[str, bytes]) -> No
     assert package["repository"] == "https://github.com/brent/cc-orchestra"
     assert package["publish"] is False and "license" not in package
     dependencies = cargo["dependencies"]
-    for name in ["tokio", "serde", "serde_json", "tracing", "tracing-subscriber", "anyhow", "thiserror", "clap", "axum", "hyper"]:
+    for name in [
+        "tokio",
+        "serde",
+        "serde_json",
+        "tracing",
+        "tracing-subscriber",
+        "anyhow",
+        "thiserror",
+        "clap",
+        "axum",
+        "hyper",
+    ]:
         assert name in dependencies, name
     assert dependencies["tokio"]["features"] == ["full"]
     assert dependencies["clap"]["features"] == ["derive"]
@@ -77,7 +101,11 @@ def test_cargo_toml_is_the_specifications(default_files: dict[str, bytes]) -> No
     assert dependencies["hyper"]["version"] == "1"
     assert set(cargo["build-dependencies"]) == {"chrono", "serde_json"}
     assert cargo["profile"]["release"] == {
-        "strip": True, "opt-level": 3, "lto": True, "codegen-units": 1, "panic": "abort"
+        "strip": True,
+        "opt-level": 3,
+        "lto": True,
+        "codegen-units": 1,
+        "panic": "abort",
     }
 
 
@@ -107,7 +135,18 @@ def test_nothing_is_left_unrendered(default_files: dict[str, bytes]) -> None:
 
 def test_gitignore_keeps_the_specifications_list(default_files: dict[str, bytes]) -> None:
     lines = default_files[".gitignore"].decode().splitlines()
-    for entry in ["target/", ".cco/", "*.swarm", ".vscode/", ".idea/", "*.iml", ".DS_Store", "Thumbs.db", "*.tmp", "*.backup"]:
+    for entry in [
+        "target/",
+        ".cco/",
+        "*.swarm",
+        ".vscode/",
+        ".idea/",
+        "*.iml",
+        ".DS_Store",
+        "Thumbs.db",
+        "*.tmp",
+        "*.backup",
+    ]:
         assert entry in lines
     assert "Cargo.lock" not in lines
 
@@ -123,35 +162,77 @@ ANSWER_EFFECTS: list[tuple[dict[str, Any], set[str], dict[str, list[str]]]] = [
     ({"opt_level": "z"}, {"cco/Cargo.toml"}, {"cco/Cargo.toml": ['opt-level = "z"']}),
     ({"codegen_units": 16}, {"cco/Cargo.toml"}, {"cco/Cargo.toml": ["codegen-units = 16"]}),
     ({"panic": "unwind"}, {"cco/Cargo.toml"}, {"cco/Cargo.toml": ['panic = "unwind"']}),
-    ({"strip": False}, {"cco/Cargo.toml", "cco/Makefile"},
-     {"cco/Cargo.toml": ["strip = false"], "cco/Makefile": ["symbols kept"]}),
+    (
+        {"strip": False},
+        {"cco/Cargo.toml", "cco/Makefile"},
+        {"cco/Cargo.toml": ["strip = false"], "cco/Makefile": ["symbols kept"]},
+    ),
     ({"edition": "2024"}, {"cco/Cargo.toml"}, {"cco/Cargo.toml": ['edition = "2024"']}),
-    ({"rust_version": "1.88"}, {"cco/Cargo.toml", "README.md"}, {"cco/Cargo.toml": ['rust-version = "1.88"']}),
+    (
+        {"rust_version": "1.88"},
+        {"cco/Cargo.toml", "README.md"},
+        {"cco/Cargo.toml": ['rust-version = "1.88"']},
+    ),
     ({"license": "MIT"}, {"cco/Cargo.toml"}, {"cco/Cargo.toml": ['license = "MIT"']}),
-    ({"author": "Ada <ada@example.com>"}, {"cco/Cargo.toml"}, {"cco/Cargo.toml": ['authors = ["Ada <ada@example.com>"]']}),
-    ({"size_limit_mb": 2.5}, {"cco/Makefile", "README.md"},
-     {"cco/Makefile": ["SIZE_LIMIT_BYTES := 2500000", "SIZE_LIMIT_MB    := 2.5"]}),
-    ({"proxy_port": 9000}, {"config/orchestra-config.json", "README.md"},
-     {"config/orchestra-config.json": ['"proxy_port": 9000'], "README.md": ["proxy on port 9000"]}),
-    ({"dashboard_port": 4000}, {"config/orchestra-config.json", "README.md"},
-     {"config/orchestra-config.json": ['"dashboard_port": 4000']}),
-    ({"cache_size_mb": 512}, {"config/orchestra-config.json", "README.md"},
-     {"config/orchestra-config.json": ['"size_mb": 512']}),
-    ({"cache_ttl_hours": 12}, {"config/orchestra-config.json", "README.md"},
-     {"config/orchestra-config.json": ['"ttl_hours": 12']}),
+    (
+        {"author": "Ada <ada@example.com>"},
+        {"cco/Cargo.toml"},
+        {"cco/Cargo.toml": ['authors = ["Ada <ada@example.com>"]']},
+    ),
+    (
+        {"size_limit_mb": 2.5},
+        {"cco/Makefile", "README.md"},
+        {"cco/Makefile": ["SIZE_LIMIT_BYTES := 2500000", "SIZE_LIMIT_MB    := 2.5"]},
+    ),
+    (
+        {"proxy_port": 9000},
+        {"config/orchestra-config.json", "README.md"},
+        {"config/orchestra-config.json": ['"proxy_port": 9000'], "README.md": ["proxy on port 9000"]},
+    ),
+    (
+        {"dashboard_port": 4000},
+        {"config/orchestra-config.json", "README.md"},
+        {"config/orchestra-config.json": ['"dashboard_port": 4000']},
+    ),
+    (
+        {"cache_size_mb": 512},
+        {"config/orchestra-config.json", "README.md"},
+        {"config/orchestra-config.json": ['"size_mb": 512']},
+    ),
+    (
+        {"cache_ttl_hours": 12},
+        {"config/orchestra-config.json", "README.md"},
+        {"config/orchestra-config.json": ['"ttl_hours": 12']},
+    ),
     ({"commit_lockfile": False}, {".gitignore", "README.md"}, {".gitignore": ["\nCargo.lock\n"]}),
-    ({"install_dir": "/opt/cco/bin"}, {"cco/Makefile", "README.md"}, {"cco/Makefile": ["BINDIR           ?= /opt/cco/bin"]}),
-    ({"build_targets": ["x86_64-unknown-linux-gnu", "aarch64-apple-darwin"]}, {"cco/Makefile"},
-     {"cco/Makefile": ["MACOS_TARGETS    ?= aarch64-apple-darwin\n"]}),
-    ({"description": "My orchestra"}, {"cco/Cargo.toml", "README.md"}, {"cco/Cargo.toml": ['description = "My orchestra"']}),
-    ({"repository_url": "https://example.com/me/cco"}, {"cco/Cargo.toml"},
-     {"cco/Cargo.toml": ['repository = "https://example.com/me/cco"']}),
+    (
+        {"install_dir": "/opt/cco/bin"},
+        {"cco/Makefile", "README.md"},
+        {"cco/Makefile": ["BINDIR           ?= /opt/cco/bin"]},
+    ),
+    (
+        {"build_targets": ["x86_64-unknown-linux-gnu", "aarch64-apple-darwin"]},
+        {"cco/Makefile"},
+        {"cco/Makefile": ["MACOS_TARGETS    ?= aarch64-apple-darwin\n"]},
+    ),
+    (
+        {"description": "My orchestra"},
+        {"cco/Cargo.toml", "README.md"},
+        {"cco/Cargo.toml": ['description = "My orchestra"']},
+    ),
+    (
+        {"repository_url": "https://example.com/me/cco"},
+        {"cco/Cargo.toml"},
+        {"cco/Cargo.toml": ['repository = "https://example.com/me/cco"']},
+    ),
     ({"project_name": "Orchestra", "crate_name": "cco"}, {"README.md"}, {"README.md": ["# Orchestra\n"]}),
 ]
 
 
 @pytest.mark.parametrize(
-    ("answers", "files", "contents"), ANSWER_EFFECTS, ids=["-".join(f"{k}={v}" for k, v in a.items()) for a, _, _ in ANSWER_EFFECTS]
+    ("answers", "files", "contents"),
+    ANSWER_EFFECTS,
+    ids=["-".join(f"{k}={v}" for k, v in a.items()) for a, _, _ in ANSWER_EFFECTS],
 )
 def test_each_answer_changes_what_it_should_and_nothing_else(
     copie: Any,
@@ -179,7 +260,9 @@ def test_makefile_lists_and_plans_every_target(copie: Any) -> None:
     project = render(copie)
     help_text = run(["make", "help"], project.crate).stdout
     for target in MAKE_TARGETS:
-        assert re.search(rf"^  {re.escape(target)} ", help_text, re.MULTILINE), f"{target} missing from make help"
+        assert re.search(rf"^  {re.escape(target)} ", help_text, re.MULTILINE), (
+            f"{target} missing from make help"
+        )
         run(["make", "-n", target], project.crate)
     phony = re.search(r"^\.PHONY: (.*)$", (project.crate / "Makefile").read_text(), re.MULTILINE)
     assert phony is not None
@@ -197,7 +280,11 @@ def test_makefile_install_directory_overrides(copie: Any) -> None:
 @pytest.mark.skipif(shutil.which("rustfmt") is None, reason="rustfmt is not installed")
 @pytest.mark.parametrize(
     "answers",
-    [{}, {"edition": "2024"}, {"crate_name": "a-much-longer-orchestra-name", "crate_dir": "crates/orchestra"}],
+    [
+        {},
+        {"edition": "2024"},
+        {"crate_name": "a-much-longer-orchestra-name", "crate_dir": "crates/orchestra"},
+    ],
     ids=["default", "edition-2024", "long-name-nested"],
 )
 def test_rendered_rust_is_rustfmt_clean(copie: Any, answers: dict[str, Any]) -> None:

@@ -1,0 +1,231 @@
+"""The rendered Rust tree on a real toolchain: it builds, runs, stops, and fails clearly.
+
+Slow: these compile Rust. Dependencies compile once into the shared target directory
+(conftest.cargo_env); each render then compiles only its own crate.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import Project, cargo_build, free_port, get_json, git_init, render, run, wait_for_health
+
+pytestmark = pytest.mark.slow
+
+TODAY = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
+
+
+def clean_env(home: Path, **variables: str) -> dict[str, str]:
+    """The process environment without CCO_* settings, with a private CCO_HOME."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("CCO_")}
+    return {**env, "CCO_HOME": str(home), **variables}
+
+
+def test_version_shows_the_commit_and_the_build_date(default_project: Project, default_binary: Path) -> None:
+    commit = run(["git", "rev-parse", "--short", "HEAD"], default_project.root).stdout.strip()
+    version = run([str(default_binary), "--version"], default_project.root).stdout
+    assert version == f"cco 0.1.0 ({commit} {TODAY})\n"
+
+
+def test_help_lists_every_command(default_binary: Path, tmp_path: Path) -> None:
+    help_text = run([str(default_binary), "--help"], tmp_path).stdout
+    for command in ["run", "health", "stats", "config"]:
+        assert f"\n  {command} " in help_text
+
+
+def test_run_serves_health_on_both_ports_counts_requests_and_stops_cleanly(
+    default_binary: Path, tmp_path: Path
+) -> None:
+    proxy, dashboard = free_port(), free_port()
+    env = clean_env(tmp_path / "home", CCO_PROXY_PORT=str(proxy), CCO_DASHBOARD_PORT=str(dashboard))
+    server = subprocess.Popen(
+        [str(default_binary), "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        for port, service in [(proxy, "proxy"), (dashboard, "dashboard")]:
+            health = wait_for_health(port)
+            assert health["status"] == "ok"
+            assert health["service"] == service
+            assert health["version"] == "0.1.0"
+            assert health["build_date"] == TODAY
+            assert len(health["git_hash"]) >= 7
+        assert get_json(proxy, "/v1/messages")[0] == 404
+
+        checked = subprocess.run(
+            [str(default_binary), "health"], env=env, capture_output=True, text=True, check=False
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert checked.stdout.count("healthy: ") == 2
+
+        status, stats = get_json(dashboard, "/api/stats")
+        assert status == 200 and stats["total"] >= 3
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, logs = server.communicate(timeout=30)
+    assert server.returncode == 0, logs
+    assert "shutting down" in logs
+
+    # The counts outlive the process, in CCO_HOME, as valid JSON.
+    saved = json.loads((tmp_path / "home" / "stats.json").read_text())
+    routes = {(entry["service"], entry["route"], entry["status"]) for entry in saved["requests"]}
+    assert {("proxy", "/health", 200), ("dashboard", "/health", 200), ("proxy", "unmatched", 404)} <= routes
+    shown = run([str(default_binary), "stats"], tmp_path, env=env).stdout
+    assert "requests recorded in" in shown and "/health" in shown
+
+
+def test_run_stops_on_sigint_too(default_binary: Path, tmp_path: Path) -> None:
+    proxy, dashboard = free_port(), free_port()
+    env = clean_env(tmp_path, CCO_PROXY_PORT=str(proxy), CCO_DASHBOARD_PORT=str(dashboard))
+    server = subprocess.Popen([str(default_binary), "run"], env=env, stderr=subprocess.PIPE, text=True)
+    wait_for_health(proxy)
+    server.send_signal(signal.SIGINT)
+    _, logs = server.communicate(timeout=30)
+    assert server.returncode == 0, logs
+
+
+def test_health_exits_1_when_nothing_answers(default_binary: Path, tmp_path: Path) -> None:
+    env = clean_env(tmp_path, CCO_PROXY_PORT=str(free_port()), CCO_DASHBOARD_PORT=str(free_port()))
+    result = subprocess.run(
+        [str(default_binary), "health"], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1
+    assert result.stdout.count("unhealthy: ") == 2
+    assert "cannot connect" in result.stdout
+
+
+def test_stats_says_plainly_when_nothing_is_recorded(default_binary: Path, tmp_path: Path) -> None:
+    result = run([str(default_binary), "stats"], tmp_path, env=clean_env(tmp_path / "empty"))
+    assert result.stdout.startswith("No requests recorded yet")
+
+
+def test_a_corrupt_stats_file_is_reported_and_kept(default_binary: Path, tmp_path: Path) -> None:
+    (tmp_path / "stats.json").write_text("{ half")
+    result = subprocess.run(
+        [str(default_binary), "stats"], env=clean_env(tmp_path), capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 1
+    assert "is not a statistics file" in result.stderr
+    assert (tmp_path / "stats.json").read_text() == "{ half"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("CCO_PROXY_PORT", "abc"),
+        ("CCO_DASHBOARD_PORT", "70000"),
+        ("CCO_CACHE_SIZE", "-1"),
+        ("CCO_BIND", "nowhere"),
+    ],
+)
+def test_a_bad_setting_names_its_variable_and_exits_2(
+    default_binary: Path, tmp_path: Path, variable: str, value: str
+) -> None:
+    env = clean_env(tmp_path, **{variable: value})
+    result = subprocess.run(
+        [str(default_binary), "run"], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith(f'error: {variable}: "{value}"')
+
+
+def test_config_says_where_each_setting_comes_from(default_binary: Path, tmp_path: Path) -> None:
+    env = clean_env(tmp_path, CCO_DASHBOARD_PORT="4000")
+    shown = run([str(default_binary), "config"], tmp_path, env=env).stdout
+    assert "proxy port      8888" in shown and "(config/orchestra-config.json)" in shown
+    assert "dashboard port  4000" in shown and "(CCO_DASHBOARD_PORT)" in shown
+    assert "architect" in shown
+
+
+def test_the_generated_ci_test_job_passes(default_project: Project, cargo_env: dict[str, str]) -> None:
+    """`cargo test --verbose`, `cargo fmt -- --check`, clippy with -D warnings: as the CI runs them."""
+    run(["cargo", "test", "--verbose"], default_project.crate, env=cargo_env)
+    run(["cargo", "fmt", "--", "--check"], default_project.crate, env=cargo_env)
+    run(["cargo", "clippy", "--all-targets", "--", "-D", "warnings"], default_project.crate, env=cargo_env)
+
+
+def test_without_git_the_hash_is_unknown_and_source_date_epoch_sets_the_date(
+    copie: Any, cargo_env: dict[str, str], tmp_path: Path
+) -> None:
+    project = render(copie)  # no git init: a source tarball, or a Docker build context
+    binary = cargo_build(project, cargo_env, tmp_path, env={"SOURCE_DATE_EPOCH": "86400"})
+    assert run([str(binary), "--version"], tmp_path).stdout == "cco 0.1.0 (unknown 1970-01-02)\n"
+
+
+def test_a_bad_source_date_epoch_fails_the_build_naming_it(copie: Any, cargo_env: dict[str, str]) -> None:
+    project = render(copie)
+    result = run(
+        ["cargo", "build"], project.crate, env={**cargo_env, "SOURCE_DATE_EPOCH": "yesterday"}, check=False
+    )
+    assert result.returncode != 0
+    assert 'SOURCE_DATE_EPOCH must be a Unix timestamp in seconds; got "yesterday"' in result.stderr
+
+
+@pytest.fixture(scope="module")
+def config_project(copie_session: Any) -> Project:
+    return render(copie_session)
+
+
+BROKEN_CONFIGS: list[tuple[str, Any, str]] = [
+    ("missing", None, "cannot read the orchestra configuration"),
+    ("not-json", "{ not json", "not valid JSON"),
+    ("no-agents", {"agents": []}, "agents must be a non-empty array"),
+    (
+        "agent-without-model",
+        {"agents": [{"name": "a", "role": "r"}]},
+        "agents[0].model must be a non-empty string",
+    ),
+    ("same-ports", {"server": {"proxy_port": 7000, "dashboard_port": 7000}}, "they must differ"),
+    (
+        "port-out-of-range",
+        {"server": {"proxy_port": 70000, "dashboard_port": 2}},
+        "server.proxy_port must be an integer from 1 to 65535",
+    ),
+    ("zero-cache", {"cache": {"size_mb": 0, "ttl_hours": 1}}, "cache.size_mb must be a positive integer"),
+    (
+        "duplicate-agent",
+        {"agents": [{"name": "a", "role": "r", "model": "m"}] * 2},
+        'agents[1].name "a" is used twice',
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "change", "message"), BROKEN_CONFIGS, ids=[case for case, _, _ in BROKEN_CONFIGS]
+)
+def test_build_rs_refuses_a_broken_configuration_naming_file_and_problem(
+    config_project: Project, cargo_env: dict[str, str], case: str, change: Any, message: str
+) -> None:
+    config_path = config_project.root / "config" / "orchestra-config.json"
+    original = config_path.read_text()
+    try:
+        if change is None:
+            config_path.unlink()
+        elif isinstance(change, str):
+            config_path.write_text(change)
+        else:
+            config_path.write_text(json.dumps({**json.loads(original), **change}))
+        result = run(["cargo", "build"], config_project.crate, env=cargo_env, check=False)
+    finally:
+        config_path.write_text(original)
+    assert result.returncode != 0
+    problem = next(line for line in result.stderr.splitlines() if line.startswith("  error: "))
+    assert problem.startswith(f"  error: {config_path.resolve()}: "), problem
+    assert message in problem
+
+
+def test_crate_at_the_root_with_edition_2024_and_another_name_builds_and_lints(
+    copie: Any, cargo_env: dict[str, str], tmp_path: Path
+) -> None:
+    project = render(copie, crate_dir=".", edition="2024", crate_name="orchestra")
+    git_init(project.root)
+    binary = cargo_build(project, cargo_env, tmp_path)
+    assert run([str(binary), "--version"], tmp_path).stdout.startswith("orchestra 0.1.0 (")
+    run(["cargo", "clippy", "--all-targets", "--", "-D", "warnings"], project.crate, env=cargo_env)

@@ -1,0 +1,49 @@
+"""The template repository itself: its Python is linted and typed, its docs name what exists."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import ROOT, run
+
+
+@pytest.mark.skipif(
+    shutil.which("ruff") is None and not (Path(ROOT) / ".venv/bin/ruff").exists(),
+    reason="ruff is not installed (pip install -e '.[lint]')",
+)
+def test_python_is_ruff_clean() -> None:
+    ruff = shutil.which("ruff") or str(ROOT / ".venv/bin/ruff")
+    run([ruff, "check", "."], ROOT)
+    run([ruff, "format", "--check", "."], ROOT)
+
+
+@pytest.mark.skipif(
+    shutil.which("mypy") is None and not (Path(ROOT) / ".venv/bin/mypy").exists(),
+    reason="mypy is not installed (pip install -e '.[lint]')",
+)
+def test_python_is_typed() -> None:
+    mypy = shutil.which("mypy") or str(ROOT / ".venv/bin/mypy")
+    run([mypy], ROOT)
+
+
+def test_readme_documents_every_question(copier_yml: dict[str, Any]) -> None:
+    readme = (ROOT / "README.md").read_text()
+    for name, spec in copier_yml.items():
+        if not name.startswith("_") and spec.get("when") is not False:
+            assert f"| `{name}` |" in readme, f"README's questions table lacks {name}"
+
+
+def test_readme_test_command_is_what_ci_runs() -> None:
+    assert "bash .ci/run\n" in (ROOT / "README.md").read_text()
+    assert (ROOT / ".ci/run").stat().st_mode & 0o111
+
+
+def test_architecture_names_every_template_file() -> None:
+    architecture = (ROOT / "ARCHITECTURE.md").read_text()
+    for path in (ROOT / "template").rglob("*"):
+        if path.is_file() and path.suffix != ".rs":
+            assert path.name in architecture, f"ARCHITECTURE.md does not say what renders {path.name}"
