@@ -16,7 +16,17 @@ from typing import Any
 
 import pytest
 
-from conftest import Project, cargo_build, free_port, get_json, git_init, render, run, wait_for_health
+from conftest import (
+    GIT_IDENTITY,
+    Project,
+    cargo_build,
+    free_port,
+    get_json,
+    git_init,
+    render,
+    run,
+    wait_for_health,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -33,6 +43,20 @@ def test_version_shows_the_commit_and_the_build_date(default_project: Project, d
     commit = run(["git", "rev-parse", "--short", "HEAD"], default_project.root).stdout.strip()
     version = run([str(default_binary), "--version"], default_project.root).stdout
     assert version == f"cco 0.1.0 ({commit} {TODAY})\n"
+
+
+def test_a_new_commit_is_embedded_by_the_next_build(
+    copie: Any, cargo_env: dict[str, str], tmp_path: Path
+) -> None:
+    """build.rs watches HEAD and the branch ref, so an incremental build picks up a commit."""
+    project = render(copie)
+    git_init(project.root)
+    first = run([str(cargo_build(project, cargo_env, tmp_path / "first")), "--version"], tmp_path).stdout
+    run(["git", "commit", "-q", "--allow-empty", "-m", "next"], project.root, env=GIT_IDENTITY)
+    commit = run(["git", "rev-parse", "--short", "HEAD"], project.root).stdout.strip()
+    second = run([str(cargo_build(project, cargo_env, tmp_path / "second")), "--version"], tmp_path).stdout
+    assert commit not in first
+    assert second == f"cco 0.1.0 ({commit} {TODAY})\n"
 
 
 def test_help_lists_every_command(default_binary: Path, tmp_path: Path) -> None:

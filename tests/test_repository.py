@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -47,3 +48,15 @@ def test_architecture_names_every_template_file() -> None:
     for path in (ROOT / "template").rglob("*"):
         if path.is_file() and path.suffix != ".rs":
             assert path.name in architecture, f"ARCHITECTURE.md does not say what renders {path.name}"
+
+
+@pytest.mark.slow
+def test_readme_render_command_works_as_written(tmp_path: Path) -> None:
+    """The README's first command, run as a newcomer would (only the destination differs)."""
+    readme = (ROOT / "README.md").read_text()
+    command = re.search(r"Render a new cco repository.*?```sh\n(.*?)\n```", readme, re.DOTALL)
+    assert command is not None, "README lost its render command"
+    destination = tmp_path / "my-cco"
+    run(["bash", "-c", command.group(1).replace("../my-cco", str(destination))], ROOT)
+    assert (destination / "cco" / "Cargo.toml").is_file()
+    assert (destination / ".copier-answers.yml").is_file()
