@@ -10,11 +10,13 @@ import datetime
 import json
 import os
 import signal
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from conftest import (
     GIT_IDENTITY,
@@ -168,11 +170,34 @@ def test_config_says_where_each_setting_comes_from(default_binary: Path, tmp_pat
     assert "architect" in shown
 
 
+def ci_test_commands(project: Project) -> list[str]:
+    workflow = yaml.safe_load((project.root / ".github/workflows/build.yml").read_text())
+    return [step["run"] for step in workflow["jobs"]["test"]["steps"] if "run" in step]
+
+
 def test_the_generated_ci_test_job_passes(default_project: Project, cargo_env: dict[str, str]) -> None:
-    """`cargo test --verbose`, `cargo fmt -- --check`, clippy with -D warnings: as the CI runs them."""
-    run(["cargo", "test", "--verbose"], default_project.crate, env=cargo_env)
-    run(["cargo", "fmt", "--", "--check"], default_project.crate, env=cargo_env)
-    run(["cargo", "clippy", "--all-targets", "--", "-D", "warnings"], default_project.crate, env=cargo_env)
+    """Every cargo step of the rendered workflow's test job, run as the workflow runs it."""
+    commands = [command for command in ci_test_commands(default_project) if command.startswith("cargo ")]
+    commands = [command for command in commands if "cargo audit" not in command]
+    assert commands == [
+        "cargo test --verbose",
+        "cargo fmt -- --check",
+        "cargo clippy --all-targets -- -D warnings",
+    ]
+    for command in commands:
+        run(["bash", "-c", command], default_project.crate, env=cargo_env)
+
+
+def test_the_generated_ci_audit_step(default_project: Project, cargo_env: dict[str, str]) -> None:
+    """`cargo audit` needs the RustSec advisory database, which is fetched from GitHub."""
+    (audit,) = [command for command in ci_test_commands(default_project) if "cargo audit" in command]
+    try:
+        socket.create_connection(("github.com", 443), timeout=5).close()
+    except OSError as error:
+        pytest.skip(
+            f"cargo audit not run: its advisory database is on github.com, unreachable here ({error})"
+        )
+    run(["bash", "-c", audit], default_project.crate, env=cargo_env, timeout=1800)
 
 
 def test_without_git_the_hash_is_unknown_and_source_date_epoch_sets_the_date(

