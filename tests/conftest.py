@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -23,8 +24,10 @@ from typing import Any
 
 import pytest
 import yaml
+from plumbum import local
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "hooks"))  # the validation package, tested directly too
 
 # The answers --defaults gives, which are the specification's values (and, where the
 # specification is wrong, the corrected ones the help texts explain).
@@ -55,6 +58,7 @@ DEFAULT_ANSWERS: dict[str, Any] = {
     "install_dir": "/usr/local/bin",
     "app": True,
     "commit_lockfile": True,
+    "validation": "full",
 }
 
 GIT_IDENTITY = {
@@ -65,7 +69,17 @@ GIT_IDENTITY = {
 }
 
 
+def set_validation(level: str) -> None:
+    """Sets CCO_VALIDATE for the template's tasks. Copier runs them with plumbum's copy of the
+    environment, taken when plumbum was imported, so os.environ alone would not reach them."""
+    os.environ["CCO_VALIDATE"] = level
+    local.env["CCO_VALIDATE"] = level
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    # Renders in tests validate nothing unless a test asks for it (tests/test_hooks.py does):
+    # pytest-copie always runs the template's tasks, and full validation compiles.
+    set_validation("none")
     # pytest-copie renders the template named by --template (default: the working directory);
     # this suite tests this repository's template wherever pytest is started from.
     config.option.template = str(ROOT)
@@ -221,3 +235,66 @@ def default_binary(
 ) -> Path:
     """The default render's debug binary."""
     return cargo_build(default_project, cargo_env, tmp_path_factory.mktemp("default-debug"))
+
+
+# Ways to break config/orchestra-config.json, and what build.rs and the hooks both say.
+BROKEN_CONFIGS: list[tuple[str, Any, str]] = [
+    ("missing", None, "cannot read the orchestra configuration"),
+    ("not-json", "{ not json", "not valid JSON"),
+    ("no-agents", {"agents": []}, "agents must be a non-empty array"),
+    (
+        "agent-without-model",
+        {"agents": [{"name": "a", "role": "r"}]},
+        "agents[0].model must be a non-empty string",
+    ),
+    ("same-ports", {"server": {"proxy_port": 7000, "dashboard_port": 7000}}, "they must differ"),
+    (
+        "port-out-of-range",
+        {"server": {"proxy_port": 70000, "dashboard_port": 2}},
+        "server.proxy_port must be an integer from 1 to 65535",
+    ),
+    ("zero-cache", {"cache": {"size_mb": 0, "ttl_hours": 1}}, "cache.size_mb must be a positive integer"),
+    (
+        "duplicate-agent",
+        {"agents": [{"name": "a", "role": "r", "model": "m"}] * 2},
+        'agents[1].name "a" is used twice',
+    ),
+]
+
+
+def break_config(path: Path, change: Any) -> None:
+    """Applies one of BROKEN_CONFIGS to the configuration at `path`."""
+    if change is None:
+        path.unlink()
+    elif isinstance(change, str):
+        path.write_text(change)
+    else:
+        path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
+
+
+def snapshot_template(destination: Path, tag: str | None = "0.1.0") -> Path:
+    """This template as it is in the working tree (uncommitted changes too), committed to a new
+    git repository at `destination` and tagged, as a released template would be."""
+    listed = run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], ROOT).stdout
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+    run(["git", "init", "-q", "-b", "main"], destination)
+    commit_template(destination, "template snapshot", tag)
+    return destination
+
+
+def commit_template(template: Path, message: str, tag: str | None) -> None:
+    run(["git", "add", "-A"], template)
+    run(["git", "commit", "-q", "--allow-empty", "-m", message], template, env=GIT_IDENTITY)
+    if tag:
+        run(["git", "tag", tag], template)
+
+
+def copier_cli(
+    *arguments: str, cwd: Path, validate: str = "none", check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Runs the copier command line as a user would, with CCO_VALIDATE set for its tasks."""
+    return run([sys.executable, "-m", "copier", *arguments], cwd, env={"CCO_VALIDATE": validate}, check=check)

@@ -19,8 +19,10 @@ import pytest
 import yaml
 
 from conftest import (
+    BROKEN_CONFIGS,
     GIT_IDENTITY,
     Project,
+    break_config,
     cargo_build,
     free_port,
     get_json,
@@ -47,9 +49,7 @@ def test_version_shows_the_commit_and_the_build_date(default_project: Project, d
     assert version == f"cco 0.1.0 ({commit} {TODAY})\n"
 
 
-def test_a_new_commit_is_embedded_by_the_next_build(
-    copie: Any, cargo_env: dict[str, str], tmp_path: Path
-) -> None:
+def test_a_new_commit_is_embedded_by_the_next_build(copie: Any, cargo_env: dict[str, str], tmp_path: Path) -> None:
     """build.rs watches HEAD and the branch ref, so an incremental build picks up a commit."""
     project = render(copie)
     git_init(project.root)
@@ -85,9 +85,7 @@ def test_run_serves_health_on_both_ports_counts_requests_and_stops_cleanly(
             assert len(health["git_hash"]) >= 7
         assert get_json(proxy, "/v1/messages")[0] == 404
 
-        checked = subprocess.run(
-            [str(default_binary), "health"], env=env, capture_output=True, text=True, check=False
-        )
+        checked = subprocess.run([str(default_binary), "health"], env=env, capture_output=True, text=True, check=False)
         assert checked.returncode == 0, checked.stdout + checked.stderr
         assert checked.stdout.count("healthy: ") == 2
 
@@ -119,9 +117,7 @@ def test_run_stops_on_sigint_too(default_binary: Path, tmp_path: Path) -> None:
 
 def test_health_exits_1_when_nothing_answers(default_binary: Path, tmp_path: Path) -> None:
     env = clean_env(tmp_path, CCO_PROXY_PORT=str(free_port()), CCO_DASHBOARD_PORT=str(free_port()))
-    result = subprocess.run(
-        [str(default_binary), "health"], env=env, capture_output=True, text=True, check=False
-    )
+    result = subprocess.run([str(default_binary), "health"], env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 1
     assert result.stdout.count("unhealthy: ") == 2
     assert "cannot connect" in result.stdout
@@ -155,9 +151,7 @@ def test_a_bad_setting_names_its_variable_and_exits_2(
     default_binary: Path, tmp_path: Path, variable: str, value: str
 ) -> None:
     env = clean_env(tmp_path, **{variable: value})
-    result = subprocess.run(
-        [str(default_binary), "run"], env=env, capture_output=True, text=True, check=False
-    )
+    result = subprocess.run([str(default_binary), "run"], env=env, capture_output=True, text=True, check=False)
     assert result.returncode == 2
     assert result.stderr.startswith(f'error: {variable}: "{value}"')
 
@@ -194,9 +188,7 @@ def test_the_generated_ci_audit_step(default_project: Project, cargo_env: dict[s
     try:
         socket.create_connection(("github.com", 443), timeout=5).close()
     except OSError as error:
-        pytest.skip(
-            f"cargo audit not run: its advisory database is on github.com, unreachable here ({error})"
-        )
+        pytest.skip(f"cargo audit not run: its advisory database is on github.com, unreachable here ({error})")
     run(["bash", "-c", audit], default_project.crate, env=cargo_env, timeout=1800)
 
 
@@ -210,9 +202,7 @@ def test_without_git_the_hash_is_unknown_and_source_date_epoch_sets_the_date(
 
 def test_a_bad_source_date_epoch_fails_the_build_naming_it(copie: Any, cargo_env: dict[str, str]) -> None:
     project = render(copie)
-    result = run(
-        ["cargo", "build"], project.crate, env={**cargo_env, "SOURCE_DATE_EPOCH": "yesterday"}, check=False
-    )
+    result = run(["cargo", "build"], project.crate, env={**cargo_env, "SOURCE_DATE_EPOCH": "yesterday"}, check=False)
     assert result.returncode != 0
     assert 'SOURCE_DATE_EPOCH must be a Unix timestamp in seconds; got "yesterday"' in result.stderr
 
@@ -222,45 +212,14 @@ def config_project(copie_session: Any) -> Project:
     return render(copie_session)
 
 
-BROKEN_CONFIGS: list[tuple[str, Any, str]] = [
-    ("missing", None, "cannot read the orchestra configuration"),
-    ("not-json", "{ not json", "not valid JSON"),
-    ("no-agents", {"agents": []}, "agents must be a non-empty array"),
-    (
-        "agent-without-model",
-        {"agents": [{"name": "a", "role": "r"}]},
-        "agents[0].model must be a non-empty string",
-    ),
-    ("same-ports", {"server": {"proxy_port": 7000, "dashboard_port": 7000}}, "they must differ"),
-    (
-        "port-out-of-range",
-        {"server": {"proxy_port": 70000, "dashboard_port": 2}},
-        "server.proxy_port must be an integer from 1 to 65535",
-    ),
-    ("zero-cache", {"cache": {"size_mb": 0, "ttl_hours": 1}}, "cache.size_mb must be a positive integer"),
-    (
-        "duplicate-agent",
-        {"agents": [{"name": "a", "role": "r", "model": "m"}] * 2},
-        'agents[1].name "a" is used twice',
-    ),
-]
-
-
-@pytest.mark.parametrize(
-    ("case", "change", "message"), BROKEN_CONFIGS, ids=[case for case, _, _ in BROKEN_CONFIGS]
-)
+@pytest.mark.parametrize(("case", "change", "message"), BROKEN_CONFIGS, ids=[case for case, _, _ in BROKEN_CONFIGS])
 def test_build_rs_refuses_a_broken_configuration_naming_file_and_problem(
     config_project: Project, cargo_env: dict[str, str], case: str, change: Any, message: str
 ) -> None:
     config_path = config_project.root / "config" / "orchestra-config.json"
     original = config_path.read_text()
     try:
-        if change is None:
-            config_path.unlink()
-        elif isinstance(change, str):
-            config_path.write_text(change)
-        else:
-            config_path.write_text(json.dumps({**json.loads(original), **change}))
+        break_config(config_path, change)
         result = run(["cargo", "build"], config_project.crate, env=cargo_env, check=False)
     finally:
         config_path.write_text(original)

@@ -53,9 +53,7 @@ def test_fmt_target_leaves_the_rendered_code_unchanged(built: Project, cargo_env
 
 def test_release_is_stripped_and_check_size_measures_it(built: Project, cargo_env: dict[str, str]) -> None:
     release = make(built, cargo_env, "release")
-    assert (
-        "✓ release build: " in release.stdout and "symbols stripped by the release profile" in release.stdout
-    )
+    assert "✓ release build: " in release.stdout and "symbols stripped by the release profile" in release.stdout
     binary = Path(cargo_env["CARGO_TARGET_DIR"]) / "release" / "cco"
     symbols = run(["nm", str(binary)], built.root, check=False)
     assert "no symbols" in symbols.stderr
@@ -74,9 +72,7 @@ def test_check_size_fails_above_the_limit(built: Project, cargo_env: dict[str, s
     assert "✗ cco is " in result.stderr and "above the 0.001 MB limit" in result.stderr
 
 
-def test_install_into_a_prefix_without_sudo(
-    built: Project, cargo_env: dict[str, str], tmp_path: Path
-) -> None:
+def test_install_into_a_prefix_without_sudo(built: Project, cargo_env: dict[str, str], tmp_path: Path) -> None:
     result = make(built, cargo_env, "install", f"PREFIX={tmp_path}")
     installed = tmp_path / "bin" / "cco"
     assert f"✓ installed {installed}" in result.stdout
@@ -106,9 +102,7 @@ def test_clean_removes_the_target_directory(built: Project, tmp_path: Path) -> N
 
 
 @pytest.mark.skipif(platform.system() == "Darwin", reason="on macOS the Apple targets really build")
-def test_cross_compile_macos_stops_and_says_what_is_missing(
-    built: Project, cargo_env: dict[str, str]
-) -> None:
+def test_cross_compile_macos_stops_and_says_what_is_missing(built: Project, cargo_env: dict[str, str]) -> None:
     # An unreachable rustup server: the test never downloads, and sees the offline answer.
     env = {
         **cargo_env,
@@ -126,9 +120,7 @@ def test_cross_compile_macos_stops_and_says_what_is_missing(
     assert "✓" not in result.stdout
 
 
-def test_run_target_serves_until_terminated(
-    built: Project, cargo_env: dict[str, str], tmp_path: Path
-) -> None:
+def test_run_target_serves_until_terminated(built: Project, cargo_env: dict[str, str], tmp_path: Path) -> None:
     proxy, dashboard = free_port(), free_port()
     env = {
         **os.environ,

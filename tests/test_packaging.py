@@ -224,9 +224,7 @@ def test_analyze_size_without_cargo_bloat_says_how_to_get_it(
     default_project: Project, cargo_env: dict[str, str]
 ) -> None:
     # PATH without a cargo-bloat: the section is skipped with the command that installs it.
-    path = os.pathsep.join(
-        p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "cargo-bloat").exists()
-    )
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "cargo-bloat").exists())
     report = run(["scripts/analyze-size.sh"], default_project.crate, env={**cargo_env, "PATH": path}).stdout
     assert "skipped: cargo-bloat is not installed; run 'cargo install cargo-bloat'" in report
 
@@ -256,9 +254,7 @@ def test_cross_compile_guide_verification_holds_for_the_linux_binary(
 
 
 def podman(*arguments: str, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-    return run(
-        ["podman", *arguments], ROOT, env={"CONTAINERS_CONF": str(PODMAN_CONF)}, check=check, timeout=timeout
-    )
+    return run(["podman", *arguments], ROOT, env={"CONTAINERS_CONF": str(PODMAN_CONF)}, check=check, timeout=timeout)
 
 
 @pytest.fixture(scope="session")
@@ -329,9 +325,7 @@ def test_image_starts_healthy_as_non_root_and_answers_on_both_ports(
         podman("rm", "-f", container, check=False)
 
     size = int(podman("image", "inspect", "--format", "{{.Size}}", tag).stdout)
-    base = int(
-        podman("image", "inspect", "--format", "{{.Size}}", "docker.io/library/debian:bookworm-slim").stdout
-    )
+    base = int(podman("image", "inspect", "--format", "{{.Size}}", "docker.io/library/debian:bookworm-slim").stdout)
     record_property("image_bytes", size)
     print(f"image {tag}: {size / 1e6:.1f} MB, {(size - base) / 1e6:.1f} MB on top of debian:bookworm-slim")
     assert size - base < 40e6, "the runtime stage adds only ca-certificates and the binary"

