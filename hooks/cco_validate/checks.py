@@ -54,14 +54,16 @@ class Project:
 
     root: Path
     answers: dict[str, Any]
+    # After `copier update`, a missing file is one the user deleted: Copier keeps it deleted.
+    updated: bool = False
 
     @classmethod
-    def load(cls, root: Path) -> Project:
+    def load(cls, root: Path, updated: bool = False) -> Project:
         answers_path = root / ANSWERS_FILE
         if not answers_path.is_file():
             raise FileNotFoundError(f"{answers_path}: no Copier answers file; is {root} a rendered CCO repository?")
         answers = yaml.safe_load(answers_path.read_text()) or {}
-        return cls(root=root.resolve(), answers=answers)
+        return cls(root=root.resolve(), answers=answers, updated=updated)
 
     @property
     def crate_dir(self) -> str:
@@ -108,11 +110,17 @@ def expected_files(answers: dict[str, Any]) -> set[str]:
 
 
 def check_structure(project: Project) -> Iterable[Result]:
-    missing = sorted(path for path in expected_files(project.answers) if not (project.root / path).is_file())
-    if missing:
+    expected = expected_files(project.answers)
+    missing = sorted(path for path in expected if not (project.root / path).is_file())
+    if missing and project.updated:
+        present = len(expected) - len(missing)
+        yield passed(
+            "structure", f"{present} of {len(expected)} files present; deleted here, kept deleted: {', '.join(missing)}"
+        )
+    elif missing:
         yield failed("structure", f"missing: {', '.join(missing)}")
     else:
-        yield passed("structure", f"all {len(expected_files(project.answers))} files the answers imply are present")
+        yield passed("structure", f"all {len(expected)} files the answers imply are present")
 
     not_executable = [
         project.relative(script)

@@ -63,7 +63,7 @@ def results_for(project: Project, level: str, strict: bool) -> Iterable[Result]:
         yield from check_cross_targets(project, build, strict)
 
 
-def validate(root: Path, level: str, strict: bool = False) -> int:
+def validate(root: Path, level: str, strict: bool = False, updated: bool = False) -> int:
     """Validates the project at `root`; returns the exit code (0 when nothing failed)."""
     root = root.resolve()
     if level == "none":
@@ -71,7 +71,7 @@ def validate(root: Path, level: str, strict: bool = False) -> int:
         return 0
     started = time.monotonic()
     print(f"validating {root} (level {level})")
-    project = Project.load(root)
+    project = Project.load(root, updated=updated)
     counts = {"passed": 0, "failed": 0, "skipped": 0}
     for result in results_for(project, level, strict):
         counts[result.status] += 1
@@ -109,6 +109,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=os.environ.get("CCO_VALIDATE_STRICT") == "1",
         help="fail for a target that could only be resolved, not compiled (CCO_VALIDATE_STRICT=1)",
     )
+    parser.add_argument(
+        "--after",
+        choices=("copy", "update"),
+        default="copy",
+        help="what Copier just did: after an update, a missing file is one you deleted and is not a failure",
+    )
     arguments = parser.parse_args(argv)
     level = arguments.level
     if override := os.environ.get("CCO_VALIDATE"):
@@ -117,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         level = override
     try:
-        return validate(arguments.path, level, arguments.strict)
+        return validate(arguments.path, level, arguments.strict, updated=arguments.after == "update")
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -1,0 +1,219 @@
+"""`copier update`: a repository generated from one template version takes the next one's
+changes and keeps its own edits. Both versions are made by the tests from the working tree,
+committed and tagged in a temporary repository, as releases would be.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import GIT_IDENTITY, commit_template, copier_cli, files_of, git_init, run, snapshot_template
+
+NEW_MAKEFILE_LINE = "# Template 0.2.0: a line the new version adds.\n"
+NEW_README_TITLE = "# {{ project_name }} (template 0.2.0)\n"
+
+
+def release_next_version(template: Path, migrations: str = "") -> None:
+    """Version 0.2.0: a new Makefile line, a changed README title, and any migrations."""
+    makefile = template / "template" / "{{ crate_dir }}" / "Makefile.jinja"
+    text = makefile.read_text()
+    makefile.write_text(text.replace(".DEFAULT_GOAL := build\n", NEW_MAKEFILE_LINE + ".DEFAULT_GOAL := build\n"))
+    readme = template / "template" / "README.md.jinja"
+    readme.write_text(readme.read_text().replace("# {{ project_name }}\n", NEW_README_TITLE, 1))
+    if migrations:
+        copier_yml = template / "copier.yml"
+        copier_yml.write_text(copier_yml.read_text().replace("_migrations:\n", "_migrations:\n" + migrations, 1))
+    commit_template(template, "version 0.2.0", "0.2.0")
+
+
+def generate(template: Path, project: Path, *data: str) -> Path:
+    """A repository generated at 0.1.0 and committed, as its owner would have it."""
+    arguments = [argument for pair in data for argument in ("--data", pair)]
+    copier_cli(
+        "copy",
+        "--trust",
+        "--defaults",
+        "--vcs-ref",
+        "0.1.0",
+        *arguments,
+        str(template),
+        str(project),
+        cwd=project.parent,
+    )
+    git_init(project)
+    return project
+
+
+def commit(project: Path, message: str) -> None:
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-q", "-m", message], project, env=GIT_IDENTITY)
+
+
+def answers(project: Path) -> dict[str, Any]:
+    loaded = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+@pytest.fixture
+def template(tmp_path: Path) -> Path:
+    return snapshot_template(tmp_path / "template", tag="0.1.0")
+
+
+def test_update_keeps_edits_takes_changes_reports_conflicts_and_validates_once(template: Path, tmp_path: Path) -> None:
+    project = generate(template, tmp_path / "project")
+    crate = project / "cco"
+    # The owner's edits: a Makefile line and a dependency (neither touches what 0.2.0 changes),
+    # a README title of their own (the line 0.2.0 changes: a conflict), a deleted file.
+    makefile = crate / "Makefile"
+    makefile.write_text(makefile.read_text() + "\n# my own target notes\n")
+    cargo_toml = crate / "Cargo.toml"
+    cargo_toml.write_text(cargo_toml.read_text().replace("[build-dependencies]", 'itoa = "1"\n\n[build-dependencies]'))
+    readme = project / "README.md"
+    readme.write_text(readme.read_text().replace("# cco\n", "# My orchestra\n", 1))
+    (crate / "docs" / "CROSS_COMPILE.md").unlink()
+    commit(project, "my edits")
+
+    release_next_version(template)
+    result = copier_cli(
+        "update", "--trust", "--defaults", "--data", "proxy_port=9000", cwd=project, validate="quick", check=False
+    )
+    output = result.stdout + result.stderr
+
+    assert NEW_MAKEFILE_LINE in makefile.read_text(), "the new version's change is there"
+    assert "# my own target notes" in makefile.read_text(), "the owner's edit survives"
+    assert 'itoa = "1"' in cargo_toml.read_text()
+    assert not (crate / "docs" / "CROSS_COMPILE.md").exists(), "a deleted file stays deleted"
+    merged = readme.read_text()
+    assert "<<<<<<< before updating" in merged and ">>>>>>> after updating" in merged
+    assert "# My orchestra" in merged and "(template 0.2.0)" in merged, "both sides of the conflict are kept"
+    assert "UU README.md" in run(["git", "status", "--porcelain"], project).stdout
+
+    recorded = answers(project)
+    assert recorded["_commit"] == "0.2.0"
+    assert recorded["proxy_port"] == 9000
+    assert json.loads((project / "config" / "orchestra-config.json").read_text())["server"]["proxy_port"] == 9000
+
+    assert output.count("validating ") == 1, output
+    assert f"validating {project}" in output
+    assert "deleted here, kept deleted: cco/docs/CROSS_COMPILE.md" in output
+
+
+def test_conflicts_can_go_to_rej_files(template: Path, tmp_path: Path) -> None:
+    project = generate(template, tmp_path / "project")
+    readme = project / "README.md"
+    readme.write_text(readme.read_text().replace("# cco\n", "# My orchestra\n", 1))
+    commit(project, "my title")
+    release_next_version(template)
+    copier_cli("update", "--trust", "--defaults", "--conflict", "rej", cwd=project, check=False)
+    assert readme.read_text().startswith("# cco (template 0.2.0)\n"), "the file takes the new version"
+    rejected = (project / "README.md.rej").read_text()
+    assert "+# My orchestra" in rejected, "the owner's change is kept beside it, to apply by hand"
+
+
+def test_update_from_the_old_version_equals_a_fresh_render_of_the_new_one(template: Path, tmp_path: Path) -> None:
+    data = ("crate_name=orchestra", "proxy_port=9100", "lto=thin")
+    updated = generate(template, tmp_path / "updated", *data)
+    release_next_version(template)
+    copier_cli("update", "--trust", "--defaults", cwd=updated)
+
+    fresh = tmp_path / "fresh"
+    arguments = [argument for pair in data for argument in ("--data", pair)]
+    copier_cli("copy", "--trust", "--defaults", *arguments, str(template), str(fresh), cwd=tmp_path)
+    assert files_of(updated) == files_of(fresh)
+
+
+def test_a_dirty_repository_is_refused(template: Path, tmp_path: Path) -> None:
+    project = generate(template, tmp_path / "project")
+    (project / "README.md").write_text("uncommitted\n")
+    release_next_version(template)
+    result = copier_cli("update", "--trust", "--defaults", cwd=project, check=False)
+    assert result.returncode != 0
+    assert "Destination repository is dirty; cannot continue" in result.stdout + result.stderr
+    assert (project / "README.md").read_text() == "uncommitted\n", "nothing of the owner's is touched"
+
+
+def test_a_new_question_takes_its_default_without_prompting(template: Path, tmp_path: Path) -> None:
+    project = generate(template, tmp_path / "project")
+    copier_yml = template / "copier.yml"
+    copier_yml.write_text(
+        copier_yml.read_text().replace(
+            "# ---------------------------------------------------------------- validation",
+            "log_level:\n  type: str\n  help: The log level cco starts with\n  default: info\n\n"
+            "# ---------------------------------------------------------------- validation",
+        )
+    )
+    commit_template(template, "a new question", "0.2.0")
+    copier_cli("update", "--trust", "--defaults", cwd=project)
+    assert answers(project)["log_level"] == "info"
+
+
+MIGRATIONS = """  - version: "0.2.0"
+    when: "{{ _stage == 'before' }}"
+    command: ["{{ _copier_python }}", "{{ _copier_conf.src_path }}/hooks/migrate.py", "{{ _copier_conf.dst_path }}",
+              "adopt-default", "cache_size_mb", "200", "256"]
+  - version: "0.2.0"
+    when: "{{ _stage == 'before' }}"
+    command: ["{{ _copier_python }}", "{{ _copier_conf.src_path }}/hooks/migrate.py", "{{ _copier_conf.dst_path }}",
+              "rename-question", "cache_ttl_hours", "cache_ttl"]
+  - version: "0.2.0"
+    when: "{{ true }}"
+    command: ["{{ _copier_python }}", "{{ _copier_conf.src_path }}/hooks/migrate.py", "{{ _copier_conf.dst_path }}",
+              "move-file", "{crate_dir}/docs/CROSS_COMPILE.md", "{crate_dir}/docs/cross-compile.md",
+              "--stage", "{{ _stage }}"]
+"""
+
+
+def release_with_migrations(template: Path) -> None:
+    """0.2.0 renames cache_ttl_hours to cache_ttl, defaults cache_size_mb to 256 and moves the
+    cross-compile guide: changes a merge cannot make alone."""
+    copier_yml = template / "copier.yml"
+    text = copier_yml.read_text().replace("cache_ttl_hours", "cache_ttl")
+    copier_yml.write_text(re.sub(r"(cache_size_mb:\n(?:  .*\n)*?  default: )200", r"\g<1>256", text))
+    for path in (template / "template").rglob("*"):
+        if path.is_file():
+            path.write_text(path.read_text().replace("cache_ttl_hours", "cache_ttl"))
+    docs = template / "template" / "{{ crate_dir }}" / "docs"
+    (docs / "CROSS_COMPILE.md.jinja").rename(docs / "cross-compile.md.jinja")
+    release_next_version(template, migrations=MIGRATIONS)
+
+
+def test_migrations_run_once_and_carry_answers_and_files_forward(template: Path, tmp_path: Path) -> None:
+    kept_default = generate(template, tmp_path / "defaults", "cache_ttl_hours=12")
+    customised = generate(template, tmp_path / "customised", "cache_size_mb=512")
+    guide = kept_default / "cco" / "docs" / "CROSS_COMPILE.md"
+    guide.write_text(guide.read_text() + "\nMy own note on signing.\n")
+    commit(kept_default, "a note in the guide")
+    release_with_migrations(template)
+
+    result = copier_cli("update", "--trust", "--defaults", cwd=kept_default, validate="quick")
+    output = result.stdout + result.stderr
+    # Three migrations, the move at both stages: each ran once per stage.
+    assert output.count("migration: ") == 4, output
+    recorded = answers(kept_default)
+    assert recorded["cache_ttl"] == 12 and "cache_ttl_hours" not in recorded, "the renamed question keeps its answer"
+    assert recorded["cache_size_mb"] == 256, "an untouched old default adopts the new one"
+    config = json.loads((kept_default / "config" / "orchestra-config.json").read_text())
+    assert config["cache"] == {"size_mb": 256, "ttl_hours": 12}
+    moved = kept_default / "cco" / "docs" / "cross-compile.md"
+    assert moved.exists() and not guide.exists()
+    assert "My own note on signing." in moved.read_text(), output
+
+    copier_cli("update", "--trust", "--defaults", cwd=customised)
+    assert answers(customised)["cache_size_mb"] == 512, "a user's own choice is kept"
+
+    # Idempotent: run again on the migrated repository, each finds nothing to do.
+    for command in (
+        ["rename-question", "cache_ttl_hours", "cache_ttl"],
+        ["adopt-default", "cache_size_mb", "200", "256"],
+        ["move-file", "cco/docs/CROSS_COMPILE.md", "cco/docs/cross-compile.md", "--stage", "before"],
+        ["move-file", "cco/docs/CROSS_COMPILE.md", "cco/docs/cross-compile.md", "--stage", "after"],
+    ):
+        again = run(["python3", str(template / "hooks" / "migrate.py"), str(kept_default), *command], kept_default)
+        assert "nothing to do" in again.stdout or "kept" in again.stdout
