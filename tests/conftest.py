@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -76,13 +77,30 @@ def set_validation(level: str) -> None:
     local.env["CCO_VALIDATE"] = level
 
 
+def template_files() -> list[str]:
+    """The template's files as they are in the working tree: tracked, and new ones git does not ignore."""
+    listed = run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], ROOT).stdout
+    return [name for name in listed.split("\0") if name and (ROOT / name).is_file()]
+
+
+def copy_template(destination: Path) -> Path:
+    for name in template_files():
+        (destination / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / name, destination / name)
+    return destination
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # Renders in tests validate nothing unless a test asks for it (tests/test_hooks.py does):
     # pytest-copie always runs the template's tasks, and full validation compiles.
     set_validation("none")
-    # pytest-copie renders the template named by --template (default: the working directory);
-    # this suite tests this repository's template wherever pytest is started from.
-    config.option.template = str(ROOT)
+    # pytest-copie renders the template named by --template. A plain copy of the working
+    # tree renders what a git template at HEAD would (uncommitted changes included), without
+    # Copier cloning the repository for every render; tests that need versions and commits
+    # use snapshot_template.
+    plain = Path(tempfile.mkdtemp(prefix="cco-template-"))
+    config.option.template = str(copy_template(plain))
+    config.add_cleanup(lambda: shutil.rmtree(plain, ignore_errors=True))
 
 
 @dataclass(frozen=True)
@@ -275,12 +293,7 @@ def break_config(path: Path, change: Any) -> None:
 def snapshot_template(destination: Path, tag: str | None = "0.1.0") -> Path:
     """This template as it is in the working tree (uncommitted changes too), committed to a new
     git repository at `destination` and tagged, as a released template would be."""
-    listed = run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], ROOT).stdout
-    for name in filter(None, listed.split("\0")):
-        source = ROOT / name
-        if source.is_file():
-            (destination / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, destination / name)
+    copy_template(destination)
     run(["git", "init", "-q", "-b", "main"], destination)
     commit_template(destination, "template snapshot", tag)
     return destination

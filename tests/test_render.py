@@ -10,13 +10,14 @@ import re
 import shutil
 import stat
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from cco_validate import checks
-from conftest import DEFAULT_ANSWERS, Project, files_of, render, run
+from conftest import DEFAULT_ANSWERS, Project, copier_cli, files_of, render, run, snapshot_template
 
 ANSWERS_FILE = ".copier-answers.yml"
 EXECUTABLES = {"install.sh", "analyze-size.sh"}
@@ -128,10 +129,12 @@ def test_configuration_starter_is_valid_json_with_the_answers(default_files: dic
         assert set(agent) == {"name", "role", "model"}
 
 
-def test_answers_file_records_every_answer_and_the_template(default_files: dict[str, bytes]) -> None:
-    answers = yaml.safe_load(default_files[ANSWERS_FILE])
-    assert answers["_src_path"]
-    assert answers["_commit"]
+def test_answers_file_records_every_answer_and_the_template(tmp_path: Path) -> None:
+    template = snapshot_template(tmp_path / "template", tag="0.1.0")
+    copier_cli("copy", "--trust", "--defaults", str(template), str(tmp_path / "project"), cwd=tmp_path)
+    answers = yaml.safe_load((tmp_path / "project" / ANSWERS_FILE).read_text())
+    assert answers["_src_path"] == str(template)
+    assert answers["_commit"] == "0.1.0"
     assert {name: answers[name] for name in DEFAULT_ANSWERS} == DEFAULT_ANSWERS
     assert not any(name in answers for name in ("crate_to_root", "apple_targets", "size_limit_bytes"))
 

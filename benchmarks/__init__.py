@@ -1,0 +1,1 @@
+"""Benchmarks of the template and what it renders: `python -m benchmarks`."""

@@ -1,0 +1,331 @@
+"""`python -m benchmarks`: measure the template and what it renders, side by side, on this
+machine, and write docs/BENCHMARKS.md. Not a test: timings are figures to read, not to
+assert, on a shared and noisy machine. `--no-suite` leaves out the template's own test suite
+(the longest part); `--no-image` the container image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUTPUT = ROOT / "docs" / "BENCHMARKS.md"
+PODMAN = ["podman"]
+PODMAN_ENV = {"CONTAINERS_CONF": str(ROOT / "tests" / "podman" / "containers.conf")}
+# Cargo's own release profile, as the specification's settings override it.
+CARGO_DEFAULT_RELEASE = {
+    "CARGO_PROFILE_RELEASE_STRIP": "false",
+    "CARGO_PROFILE_RELEASE_LTO": "false",
+    "CARGO_PROFILE_RELEASE_CODEGEN_UNITS": "16",
+    "CARGO_PROFILE_RELEASE_PANIC": "unwind",
+}
+
+
+@dataclass
+class Row:
+    what: str
+    command: str
+    figure: str
+
+
+def run(command: list[str], cwd: Path, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        command, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True, check=False
+    )
+    if result.returncode not in (0,):
+        raise SystemExit(f"{' '.join(command)} failed in {cwd}:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def timed(command: list[str], cwd: Path, env: Mapping[str, str] | None = None) -> float:
+    started = time.monotonic()
+    run(command, cwd, env)
+    return time.monotonic() - started
+
+
+def render(destination: Path, validation: str, env: Mapping[str, str] | None = None) -> float:
+    shutil.rmtree(destination, ignore_errors=True)
+    command = [sys.executable, "-m", "copier", "copy", "--trust", "--defaults", "--vcs-ref", "HEAD", "--quiet"]
+    return timed(
+        [*command, str(ROOT), str(destination)], destination.parent, {"CCO_VALIDATE": validation, **(env or {})}
+    )
+
+
+def megabytes(size: int) -> str:
+    return f"{size / 1e6:.2f} MB"
+
+
+def machine() -> list[str]:
+    memory = next(
+        (line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")), "?"
+    )
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        platform.processor(),
+    )
+    versions = [
+        run(command, ROOT).stdout.strip().splitlines()[0]
+        for command in (["rustc", "--version"], ["cargo", "--version"])
+    ]
+    podman = shutil.which("podman") and run(["podman", "--version"], ROOT).stdout.strip()
+    return [
+        f"- {os.cpu_count()} cores ({cpu}), {int(memory) / 1024 / 1024:.0f} GiB, {platform.platform()}",
+        f"- {versions[0]}; {versions[1]}; Python {platform.python_version()}; {podman or 'no podman'}",
+        '- crates come from cargo\'s local registry cache: "clean" builds compile everything, download nothing',
+    ]
+
+
+def benchmark_renders(work: Path, rows: list[Row]) -> dict[str, float]:
+    figures = {}
+    for level in ("none", "quick"):
+        times = [render(work / f"render-{level}", level) for _ in range(3)]
+        figures[level] = statistics.median(times)
+        rows.append(
+            Row(
+                f"render, validation {level}",
+                f"CCO_VALIDATE={level} copier copy --trust --defaults",
+                f"{figures[level]:.2f} s (median of 3)",
+            )
+        )
+    target = work / "validation-target"
+    figures["full-cold"] = render(work / "render-full", "full", {"CCO_VALIDATE_TARGET_DIR": str(target)})
+    figures["full-warm"] = render(work / "render-full-2", "full", {"CCO_VALIDATE_TARGET_DIR": str(target)})
+    rows.append(
+        Row(
+            "render, validation full, first",
+            "CCO_VALIDATE=full copier copy ... (empty shared target dir)",
+            f"{figures['full-cold']:.1f} s",
+        )
+    )
+    rows.append(
+        Row("render, validation full, next", "the same, into another directory", f"{figures['full-warm']:.1f} s")
+    )
+    return figures
+
+
+def benchmark_builds(work: Path, rows: list[Row]) -> dict[str, float]:
+    project = work / "project"
+    render(project, "none")
+    run(["git", "init", "-q", "-b", "main"], project)
+    run(["git", "add", "-A"], project)
+    run(["git", "-c", "user.name=b", "-c", "user.email=b@example.invalid", "commit", "-q", "-m", "render"], project)
+    crate = project / "cco"
+    figures: dict[str, float] = {}
+
+    def build(name: str, arguments: list[str], env: Mapping[str, str] | None = None) -> float:
+        target = work / f"target-{name}"
+        shutil.rmtree(target, ignore_errors=True)
+        return timed(["cargo", "build", *arguments], crate, {"CARGO_TARGET_DIR": str(target), **(env or {})})
+
+    figures["debug"] = build("debug", [])
+    rows.append(Row("clean debug build", "cargo build", f"{figures['debug']:.1f} s"))
+    figures["release"] = build("release", ["--release"])
+    figures["size"] = (work / "target-release" / "release" / "cco").stat().st_size
+    rows.append(
+        Row("clean release build (specification's profile)", "cargo build --release", f"{figures['release']:.1f} s")
+    )
+    main = crate / "src" / "main.rs"
+    main.write_text(main.read_text() + "\n// one more line\n")
+    figures["incremental"] = timed(
+        ["cargo", "build", "--release"], crate, {"CARGO_TARGET_DIR": str(work / "target-release")}
+    )
+    rows.append(
+        Row(
+            "incremental release build after a one-line change",
+            "cargo build --release",
+            f"{figures['incremental']:.1f} s",
+        )
+    )
+    rows.append(Row("release binary (specification's profile)", "target/release/cco", megabytes(int(figures["size"]))))
+
+    figures["default-time"] = build("default", ["--release"], CARGO_DEFAULT_RELEASE)
+    figures["default-size"] = (work / "target-default" / "release" / "cco").stat().st_size
+    rows.append(
+        Row(
+            "clean release build, cargo's default profile",
+            "no strip, no LTO, 16 codegen units, unwind",
+            f"{figures['default-time']:.1f} s, {megabytes(int(figures['default-size']))}",
+        )
+    )
+    figures["thin-time"] = build("thin", ["--release"], {"CARGO_PROFILE_RELEASE_LTO": "thin"})
+    figures["thin-size"] = (work / "target-thin" / "release" / "cco").stat().st_size
+    rows.append(
+        Row(
+            "clean release build, thin LTO (cargo-dist's choice)",
+            'the profile with lto = "thin"',
+            f"{figures['thin-time']:.1f} s, {megabytes(int(figures['thin-size']))}",
+        )
+    )
+
+    figures["cargo-test"] = timed(["cargo", "test"], crate, {"CARGO_TARGET_DIR": str(work / "target-debug")})
+    rows.append(
+        Row("the generated project's tests", "cargo test (after the debug build)", f"{figures['cargo-test']:.1f} s")
+    )
+    return figures
+
+
+def benchmark_image(work: Path, rows: list[Row]) -> dict[str, float]:
+    if shutil.which("podman") is None:
+        rows.append(Row("container image", "podman build", "skipped: podman is not installed"))
+        return {}
+    exists = subprocess.run(
+        [*PODMAN, "image", "exists", "docker.io/library/rust:1.95"], env={**os.environ, **PODMAN_ENV}, check=False
+    )
+    if exists.returncode != 0:
+        rows.append(Row("container image", "podman build", "skipped: no base images (run .ci/base-images)"))
+        return {}
+    project = work / "image-project"
+    render(project, "none")
+    tag = "localhost/cco-benchmark:latest"
+    build = [
+        *PODMAN,
+        "build",
+        "--pull=never",
+        "--network=host",
+        "--format",
+        "docker",
+        "-f",
+        "cco/Dockerfile",
+        "-t",
+        tag,
+        ".",
+    ]
+    figures = {"cold": timed([*build[:2], "--no-cache", *build[2:]], project, PODMAN_ENV)}
+    main = project / "cco" / "src" / "main.rs"
+    main.write_text(main.read_text() + "\n// one more line\n")
+    figures["rebuild"] = timed(build, project, PODMAN_ENV)
+    size = int(run([*PODMAN, "image", "inspect", "--format", "{{.Size}}", tag], ROOT, PODMAN_ENV).stdout)
+    base = int(
+        run(
+            [*PODMAN, "image", "inspect", "--format", "{{.Size}}", "docker.io/library/debian:bookworm-slim"],
+            ROOT,
+            PODMAN_ENV,
+        ).stdout
+    )
+    figures["size"], figures["added"] = size, size - base
+    rows.append(Row("image, cold build", "podman build --no-cache (Dockerfile unchanged)", f"{figures['cold']:.1f} s"))
+    rows.append(
+        Row(
+            "image, rebuild after a one-line change",
+            "podman build",
+            f"{figures['rebuild']:.1f} s ({figures['cold'] / figures['rebuild']:.1f}x faster)",
+        )
+    )
+    rows.append(
+        Row(
+            "image size",
+            "podman image inspect",
+            f"{megabytes(size)}, of which {megabytes(size - base)} on top of debian:bookworm-slim",
+        )
+    )
+    subprocess.run([*PODMAN, "rmi", "-f", tag], env={**os.environ, **PODMAN_ENV}, capture_output=True, check=False)
+    return figures
+
+
+def benchmark_suite(rows: list[Row]) -> dict[str, float]:
+    python = ROOT / ".venv" / "bin" / "python"
+    python = python if python.exists() else Path(sys.executable)
+    figures = {
+        "fast": timed([str(python), "-m", "pytest", "-q", "-m", "not slow"], ROOT),
+        "slow": timed([str(python), "-m", "pytest", "-q", "-m", "slow"], ROOT),
+    }
+    rows.append(Row("the template's fast tests", "pytest -m 'not slow'", f"{figures['fast']:.1f} s"))
+    rows.append(Row("the template's slow tests", "pytest -m slow (warm .test-target/)", f"{figures['slow']:.1f} s"))
+    return figures
+
+
+def verdict(value: float | None, limit: float, unit: str, lower_is_better: bool = True) -> str:
+    if value is None:
+        return "not measured"
+    met = value <= limit if lower_is_better else value >= limit
+    return f"{'met' if met else 'missed'} ({value:.2f} {unit} against {limit:g} {unit})"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--no-suite", action="store_true", help="do not time the template's own test suite")
+    parser.add_argument("--no-image", action="store_true", help="do not build the container image")
+    arguments = parser.parse_args()
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="cco-benchmarks-") as scratch:
+        work = Path(scratch)
+        renders = benchmark_renders(work, rows)
+        builds = benchmark_builds(work, rows)
+        image = {} if arguments.no_image else benchmark_image(work, rows)
+    suite = {} if arguments.no_suite else benchmark_suite(rows)
+
+    targets = [
+        ("release binary <= 5 MB (the specification: 15 MB)", verdict(builds["size"] / 1e6, 5, "MB")),
+        ("clean release build <= 5 min", verdict(builds["release"] / 60, 5, "min")),
+        ("clean debug build <= 1 min", verdict(builds["debug"] / 60, 1, "min")),
+        ("incremental release rebuild <= 1 min", verdict(builds["incremental"] / 60, 1, "min")),
+        ("what the image adds to its base <= 20 MB", verdict(image["added"] / 1e6 if image else None, 20, "MB")),
+        (
+            "image rebuild >= 5x faster than cold",
+            verdict(image["cold"] / image["rebuild"] if image else None, 5, "x", False),
+        ),
+        ("quick validation <= 10 s (render included)", verdict(renders["quick"], 10, "s")),
+        ("render without validation <= 2 s", verdict(renders["none"], 2, "s")),
+        ("the template's fast tests <= 30 s", verdict(suite.get("fast"), 30, "s")),
+    ]
+    ratios = [
+        f"- size: the specification's profile makes the binary "
+        f"{builds['default-size'] / builds['size']:.1f}x smaller than cargo's default "
+        f"({megabytes(int(builds['size']))} against {megabytes(int(builds['default-size']))}) and "
+        f"{builds['thin-size'] / builds['size']:.2f}x smaller than thin LTO ({megabytes(int(builds['thin-size']))}).",
+        f"- clean release build time: {builds['release'] / builds['default-time']:.2f}x cargo's default "
+        f"({builds['release']:.0f} s against {builds['default-time']:.0f} s), "
+        f"{builds['release'] / builds['thin-time']:.2f}x thin LTO ({builds['thin-time']:.0f} s).",
+    ]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `python -m benchmarks` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        "One run on a shared machine: figures to compare side by side, not to assert. Run it again to refresh.",
+        "",
+        "## Machine",
+        "",
+        *machine(),
+        "",
+        "## Figures",
+        "",
+        "| what | command | figure |",
+        "| --- | --- | --- |",
+        *(f"| {row.what} | `{row.command}` | {row.figure} |" for row in rows),
+        "",
+        "## Targets",
+        "",
+        "| target | result |",
+        "| --- | --- |",
+        *(f"| {name} | {result} |" for name, result in targets),
+        "",
+        "## What the release profile buys",
+        "",
+        *ratios,
+        "",
+    ]
+    notes = ROOT / "benchmarks" / "NOTES.md"
+    if notes.exists():
+        lines += [notes.read_text().strip(), ""]
+    OUTPUT.write_text("\n".join(lines))
+    print(OUTPUT.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
