@@ -38,6 +38,13 @@ def test_readme_documents_every_question(copier_yml: dict[str, Any]) -> None:
             assert f"| `{name}` |" in readme, f"README's questions table lacks {name}"
 
 
+def test_readme_links_the_benchmarks_and_the_update_guide() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for document in ("docs/BENCHMARKS.md", "docs/UPDATING.md", "CHANGELOG.md", "ARCHITECTURE.md"):
+        assert f"]({document})" in readme
+        assert (ROOT / document).is_file() or document == "docs/BENCHMARKS.md"
+
+
 def test_readme_test_command_is_what_ci_runs() -> None:
     assert "bash .ci/run\n" in (ROOT / "README.md").read_text()
     assert (ROOT / ".ci/run").stat().st_mode & 0o111
