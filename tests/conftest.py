@@ -311,3 +311,13 @@ def copier_cli(
 ) -> subprocess.CompletedProcess[str]:
     """Runs the copier command line as a user would, with CCO_VALIDATE set for its tasks."""
     return run([sys.executable, "-m", "copier", *arguments], cwd, env={"CCO_VALIDATE": validate}, check=check)
+
+
+def tool(name: str, package: str) -> str:
+    """The tool's path (found as the hooks find it), or a skip that names the package that installs it."""
+    from cco_validate.checks import find_tool  # importable once ROOT/hooks is on sys.path, above
+
+    found = find_tool(name)
+    if found is None:
+        pytest.skip(f"{name} is not installed: pip install {package}")
+    return found

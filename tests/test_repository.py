@@ -3,31 +3,22 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import ROOT, run
+from conftest import ROOT, run, tool
 
 
-@pytest.mark.skipif(
-    shutil.which("ruff") is None and not (Path(ROOT) / ".venv/bin/ruff").exists(),
-    reason="ruff is not installed (pip install -e '.[lint]')",
-)
 def test_python_is_ruff_clean() -> None:
-    ruff = shutil.which("ruff") or str(ROOT / ".venv/bin/ruff")
+    ruff = tool("ruff", "-e '.[lint]'")
     run([ruff, "check", "."], ROOT)
     run([ruff, "format", "--check", "."], ROOT)
 
 
-@pytest.mark.skipif(
-    shutil.which("mypy") is None and not (Path(ROOT) / ".venv/bin/mypy").exists(),
-    reason="mypy is not installed (pip install -e '.[lint]')",
-)
 def test_python_is_typed() -> None:
-    mypy = shutil.which("mypy") or str(ROOT / ".venv/bin/mypy")
+    mypy = tool("mypy", "-e '.[lint]'")
     run([mypy], ROOT)
 
 

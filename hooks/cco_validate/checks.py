@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -270,22 +270,17 @@ QUICK: list[Callable[[Project], Iterable[Result]]] = [
 class Build:
     """Where the full checks build: a scratch copy of the project and a shared target directory."""
 
-    scratch: Path
+    scratch: Path  # the crate's folder in the scratch copy
     target_dir: Path
     git_hash: str | None
-    log: list[str] = field(default_factory=list)
     release_binary: Path | None = None
-
-    @property
-    def crate(self) -> Path:
-        return self.scratch
 
     def cargo(self, *arguments: str) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "CARGO_TARGET_DIR": str(self.target_dir), "CARGO_TERM_COLOR": "never"}
         if self.git_hash:
             env["CCO_GIT_HASH"] = self.git_hash
         return subprocess.run(
-            ["cargo", *arguments], cwd=self.crate, env=env, capture_output=True, text=True, check=False
+            ["cargo", *arguments], cwd=self.scratch, env=env, capture_output=True, text=True, check=False
         )
 
 
