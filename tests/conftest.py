@@ -264,9 +264,13 @@ def cargo_env() -> dict[str, str]:
     """Environment for cargo: one target directory for every build of the session.
 
     CCO_TEST_TARGET_DIR moves it; by default it is .test-target/ in this repository, so
-    dependencies stay compiled between runs on one machine.
+    dependencies stay compiled between runs on one machine. Under pytest-xdist each worker
+    builds in its own subdirectory.
     """
     target = Path(os.environ.get("CCO_TEST_TARGET_DIR", ROOT / ".test-target")).resolve()
+    if worker := os.environ.get("PYTEST_XDIST_WORKER"):
+        # Parallel workers (pytest -n) must not overwrite each other's target/<profile>/<bin>.
+        target = target / worker
     target.mkdir(parents=True, exist_ok=True)
     return {"CARGO_TARGET_DIR": str(target), "CARGO_TERM_COLOR": "never"}
 
