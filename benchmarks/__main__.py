@@ -151,6 +151,17 @@ def benchmark_builds(work: Path, rows: list[Row]) -> dict[str, float]:
             f"{figures['incremental']:.1f} s",
         )
     )
+    figures.update(time_passes(crate, work / "target-release"))
+    rows.append(
+        Row(
+            "where that incremental build goes",
+            "RUSTC_BOOTSTRAP=1 cargo rustc --release -- -Z time-passes",
+            f"{figures['passes-total']:.1f} s in rustc: {figures['passes-fatlto']:.1f} s fat LTO, "
+            f"{figures['passes-llvm']:.1f} s LLVM passes over the crate"
+            if figures
+            else "not measured: rustc printed no time-passes report",
+        )
+    )
     rows.append(Row("release binary (specification's profile)", "target/release/cco", megabytes(int(figures["size"]))))
 
     figures["default-time"] = build("default", ["--release"], CARGO_DEFAULT_RELEASE)
@@ -192,6 +203,30 @@ def benchmark_builds(work: Path, rows: list[Row]) -> dict[str, float]:
         Row("the generated project's tests", "cargo test (after the debug build)", f"{figures['cargo-test']:.1f} s")
     )
     return figures
+
+
+def time_passes(crate: Path, target: Path) -> dict[str, float]:
+    """rustc's own account of an incremental release build after a one-line change: how much
+    is the fat-LTO link (RUSTC_BOOTSTRAP unlocks -Z on the stable compiler, for this report only)."""
+    main = crate / "src" / "main.rs"
+    main.write_text(main.read_text() + "\n// one more line for time-passes\n")
+    result = run(
+        ["cargo", "rustc", "--release", "--bin", crate.name, "--", "-Z", "time-passes"],
+        crate,
+        {"CARGO_TARGET_DIR": str(target), "RUSTC_BOOTSTRAP": "1"},
+    )
+    passes = {}
+    for line in result.stderr.splitlines():
+        fields = line.split()
+        if line.startswith("time:") and len(fields) >= 2:
+            passes[fields[-1]] = float(fields[1].rstrip(";"))
+    if not {"total", "LLVM_fatlto", "LLVM_passes"} <= passes.keys():
+        return {}
+    return {
+        "passes-total": passes["total"],
+        "passes-fatlto": passes["LLVM_fatlto"],
+        "passes-llvm": passes["LLVM_passes"],
+    }
 
 
 def benchmark_image(work: Path, rows: list[Row]) -> dict[str, float]:
