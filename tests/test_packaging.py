@@ -104,6 +104,28 @@ def test_workflow_follows_the_specification(renders: Renders, answers: dict[str,
     assert ("image-scan" in workflow["jobs"]) is bool(project.answers.get("image_scan"))
 
 
+def release_command(project: Project) -> str:
+    workflow = yaml.safe_load((project.root / ".github/workflows/build.yml").read_text())
+    return str(next(step["run"] for step in workflow["jobs"]["build"]["steps"] if "cargo build" in step.get("run", "")))
+
+
+def test_the_release_build_needs_the_lock_file_the_readme_says_to_commit(renders: Renders) -> None:
+    """A fresh render has no Cargo.lock (the hooks write nothing into the project), and the
+    workflow's release build is --locked, which cargo refuses without one: the README says
+    to commit it before the first push."""
+    project = renders()
+    assert "--locked" in release_command(project)
+    assert not (project.crate / "Cargo.lock").exists()
+    refused = run(["cargo", "metadata", "--locked", "--offline", "--format-version", "1"], project.crate, check=False)
+    assert refused.returncode != 0
+    assert "cannot create the lock file" in refused.stderr and "--locked" in refused.stderr
+    assert "`cco/Cargo.lock`: commit it before the first push" in (project.root / "README.md").read_text()
+
+    unlocked = renders(commit_lockfile=False)
+    assert "--locked" not in release_command(unlocked)
+    assert "before the first push" not in (unlocked.root / "README.md").read_text()
+
+
 # ---------------------------------------------------------------- shell and Dockerfile linters
 
 
