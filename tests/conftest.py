@@ -21,7 +21,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,10 @@ from plumbum import local
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "hooks"))  # the validation package, tested directly too
+
+# A rendered repository and where its crate is: the hooks' own notion of it.
+from cco_validate.checks import WORKFLOW, find_tool  # noqa: E402
+from cco_validate.checks import Project as Project  # noqa: E402  (re-exported to the tests)
 
 # The answers --defaults gives, which are the specification's values (and, where the
 # specification is wrong, the corrected ones the help texts explain).
@@ -115,20 +118,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.add_cleanup(lambda: shutil.rmtree(plain, ignore_errors=True))
 
 
-@dataclass(frozen=True)
-class Project:
-    """A rendered repository and where its crate is."""
-
-    root: Path
-    answers: Mapping[str, Any]
-
-    @property
-    def crate(self) -> Path:
-        return self.root / str(self.answers["crate_dir"])
-
-    @property
-    def name(self) -> str:
-        return str(self.answers["crate_name"])
+def workflow(project: Project) -> dict[Any, Any]:
+    """The rendered GitHub workflow, parsed."""
+    loaded = yaml.safe_load((project.root / WORKFLOW).read_text())
+    assert isinstance(loaded, dict)
+    return loaded
 
 
 def run(
@@ -169,7 +163,7 @@ def render(copie: Any, **answers: Any) -> Project:
     if result.exception is not None:
         raise AssertionError(f"render failed: {result.exception!r}")
     assert result.project_dir is not None
-    return Project(root=Path(result.project_dir), answers=result.answers)
+    return Project(root=Path(result.project_dir), answers=dict(result.answers))
 
 
 def files_of(root: Path) -> dict[str, bytes]:
@@ -379,8 +373,6 @@ def copier_cli(
 
 def tool(name: str, package: str) -> str:
     """The tool's path (found as the hooks find it), or a skip that names the package that installs it."""
-    from cco_validate.checks import find_tool  # importable once ROOT/hooks is on sys.path, above
-
     found = find_tool(name)
     if found is None:
         pytest.skip(f"{name} is not installed: pip install {package}")

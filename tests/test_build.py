@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from conftest import (
     BROKEN_CONFIGS,
@@ -30,6 +29,7 @@ from conftest import (
     render,
     run,
     wait_for_health,
+    workflow,
 )
 
 pytestmark = pytest.mark.slow
@@ -165,8 +165,7 @@ def test_config_says_where_each_setting_comes_from(default_binary: Path, tmp_pat
 
 
 def ci_test_commands(project: Project) -> list[str]:
-    workflow = yaml.safe_load((project.root / ".github/workflows/build.yml").read_text())
-    return [step["run"] for step in workflow["jobs"]["test"]["steps"] if "run" in step]
+    return [step["run"] for step in workflow(project)["jobs"]["test"]["steps"] if "run" in step]
 
 
 def test_the_generated_ci_test_job_passes(default_project: Project, cargo_env: dict[str, str]) -> None:

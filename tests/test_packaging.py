@@ -21,7 +21,20 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import GIT_IDENTITY, ROOT, Project, Renders, cargo_build, free_port, get_json, git_init, render, run, tool
+from conftest import (
+    GIT_IDENTITY,
+    ROOT,
+    Project,
+    Renders,
+    cargo_build,
+    free_port,
+    get_json,
+    git_init,
+    render,
+    run,
+    tool,
+    workflow,
+)
 
 ALL_TARGETS = [
     "x86_64-unknown-linux-gnu",
@@ -57,12 +70,12 @@ def test_workflow_passes_actionlint_and_zizmor(renders: Renders, answers: dict[s
 @pytest.mark.parametrize("answers", WORKFLOW_RENDERS.values(), ids=WORKFLOW_RENDERS.keys())
 def test_workflow_follows_the_specification(renders: Renders, answers: dict[str, Any]) -> None:
     project = renders(**answers)
-    workflow = yaml.safe_load((project.root / ".github/workflows/build.yml").read_text())
-    triggers = workflow[True]  # YAML 1.1 reads the key `on` as true
+    parsed = workflow(project)
+    triggers = parsed[True]  # YAML 1.1 reads the key `on` as true
     assert triggers == {"push": {"branches": ["main", "develop"]}, "pull_request": {"branches": ["main"]}}
-    assert workflow["permissions"] == {"contents": "read"}
+    assert parsed["permissions"] == {"contents": "read"}
 
-    test_steps = [step.get("run", "") for step in workflow["jobs"]["test"]["steps"]]
+    test_steps = [step.get("run", "") for step in parsed["jobs"]["test"]["steps"]]
     for command in [
         "cargo test --verbose",
         "cargo fmt -- --check",
@@ -71,7 +84,7 @@ def test_workflow_follows_the_specification(renders: Renders, answers: dict[str,
         assert command in test_steps
     assert any("cargo audit" in step for step in test_steps)
 
-    build = workflow["jobs"]["build"]
+    build = parsed["jobs"]["build"]
     assert build["needs"] == "test"
     matrix = build["strategy"]["matrix"]["include"]
     assert [entry["target"] for entry in matrix] == project.answers["build_targets"]
@@ -81,7 +94,7 @@ def test_workflow_follows_the_specification(renders: Renders, answers: dict[str,
 
     crate_dir = project.answers["crate_dir"]
     prefix = "" if crate_dir == "." else f"{crate_dir}/"
-    for job in workflow["jobs"].values():
+    for job in parsed["jobs"].values():
         if job.get("defaults"):
             assert job["defaults"]["run"]["working-directory"] == crate_dir
         for step in job["steps"]:
@@ -101,12 +114,12 @@ def test_workflow_follows_the_specification(renders: Renders, answers: dict[str,
     upload = next(step for step in build["steps"] if "upload-artifact" in step.get("uses", ""))
     assert upload["with"]["name"] == "cco-${{ matrix.target }}"
     assert upload["with"]["path"] == f"{prefix}target/${{{{ matrix.target }}}}/release/cco"
-    assert ("image-scan" in workflow["jobs"]) is bool(project.answers.get("image_scan"))
+    assert ("image-scan" in parsed["jobs"]) is bool(project.answers.get("image_scan"))
 
 
 def release_command(project: Project) -> str:
-    workflow = yaml.safe_load((project.root / ".github/workflows/build.yml").read_text())
-    return str(next(step["run"] for step in workflow["jobs"]["build"]["steps"] if "cargo build" in step.get("run", "")))
+    steps = workflow(project)["jobs"]["build"]["steps"]
+    return str(next(step["run"] for step in steps if "cargo build" in step.get("run", "")))
 
 
 def test_the_release_build_needs_the_lock_file_the_readme_says_to_commit(renders: Renders) -> None:

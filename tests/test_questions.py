@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import DEFAULT_ANSWERS, ROOT
+from conftest import DEFAULT_ANSWERS, ROOT, copier_cli
 
 
 def questions(copier_yml: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -86,25 +84,11 @@ def test_bad_answer_is_refused_naming_question_and_rule(
 
 def test_command_line_refuses_a_bad_answer(tmp_path: Path) -> None:
     destination = tmp_path / "out"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "copier",
-            "copy",
-            "--trust",
-            "--defaults",
-            "--vcs-ref",
-            "HEAD",
-            "--data",
-            "proxy_port=70000",
-            str(ROOT),
-            str(destination),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = copier_cli(
+        "copy", "--trust", "--defaults", "--vcs-ref", "HEAD", "--data", "proxy_port=70000",
+        str(ROOT), str(destination),
+        cwd=tmp_path, check=False,
+    )  # fmt: skip
     assert result.returncode != 0
     assert "Validation error for question 'proxy_port': proxy_port must be from 1 to 65535" in result.stderr
     assert not destination.exists()
