@@ -65,6 +65,8 @@ DEFAULT_ANSWERS: dict[str, Any] = {
     "app": True,
     "commit_lockfile": True,
     "validation": "full",
+    # Not asked: null until the first copy records the files that were already there.
+    "owned_files": None,
 }
 
 GIT_IDENTITY = {

@@ -127,7 +127,7 @@ def test_each_quick_check_fails_with_its_message(
     result = validate(project, "quick")
     assert result.returncode == 1, result.stdout
     assert message in result.stdout, result.stdout
-    assert "The project was left as rendered" in result.stderr
+    assert "Fix what is marked ✗, then check again: " in result.stderr
 
 
 JSON_BREAKAGES = [case for case in BROKEN_CONFIGS if isinstance(case[1], dict)]
@@ -269,6 +269,19 @@ def test_copier_copy_validates_the_new_project(tmp_path: Path) -> None:
     assert result.stdout.count("validating ") == 1
     assert f"validating {destination}" in result.stdout
     assert "validation (quick): " in result.stdout
+
+
+@pytest.mark.parametrize("destination", ["my-cco", "./nested/deep"])
+def test_a_relative_destination_is_validated_where_it_is(tmp_path: Path, destination: str) -> None:
+    """The README's own form: the destination as the user types it, relative to where they stand."""
+    template = copy_template(tmp_path / "template")
+    here = tmp_path / "here"
+    here.mkdir()
+    result = copier_cli("copy", "--trust", "--defaults", str(template), destination, cwd=here, validate="quick")
+    project = (here / destination).resolve()
+    assert f"validating {project} (level quick)" in result.stdout
+    assert " 0 failed" in result.stdout
+    assert (project / ".copier-answers.yml").is_file()
 
 
 def test_a_copy_whose_validation_fails_exits_non_zero_and_says_why(tmp_path: Path) -> None:

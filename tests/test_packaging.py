@@ -129,7 +129,7 @@ def test_the_release_build_needs_the_lock_file_the_readme_says_to_commit(renders
     project = renders()
     assert "--locked" in release_command(project)
     assert not (project.crate / "Cargo.lock").exists()
-    refused = run(["cargo", "metadata", "--locked", "--offline", "--format-version", "1"], project.crate, check=False)
+    refused = run(["cargo", "metadata", "--locked", "--format-version", "1"], project.crate, check=False)
     assert refused.returncode != 0
     assert "cannot create the lock file" in refused.stderr and "--locked" in refused.stderr
     assert "`cco/Cargo.lock`: commit it before the first push" in (project.root / "README.md").read_text()

@@ -105,7 +105,8 @@ def test_answers_file_records_every_answer_and_the_template(generated: Path, rel
     recorded = answers(generated)
     assert recorded["_src_path"] == str(released)
     assert recorded["_commit"] == "0.1.0"
-    assert {name: recorded[name] for name in DEFAULT_ANSWERS} == DEFAULT_ANSWERS
+    # The first copy recorded that no file was there before it.
+    assert {name: recorded[name] for name in DEFAULT_ANSWERS} == {**DEFAULT_ANSWERS, "owned_files": []}
     assert not any(name in recorded for name in ("crate_to_root", "apple_targets", "size_limit_bytes"))
 
 
@@ -180,15 +181,15 @@ def test_a_dirty_repository_is_refused(project: Path) -> None:
 
 MIGRATIONS = """  - version: "0.2.0"
     when: "{{ _stage == 'before' }}"
-    command: ["{{ _copier_python }}", "{{ _copier_conf.src_path }}/hooks/migrate.py", "{{ _copier_conf.dst_path }}",
+    command: ["{{ _copier_python }}", "{{ _copier_conf.src_path }}/hooks/migrate.py", ".",
               "adopt-default", "cache_size_mb", "200", "256"]
   - version: "0.2.0"
     when: "{{ _stage == 'before' }}"
-    command: ["{{ _copier_python }}", "{{ _copier_conf.src_path }}/hooks/migrate.py", "{{ _copier_conf.dst_path }}",
+    command: ["{{ _copier_python }}", "{{ _copier_conf.src_path }}/hooks/migrate.py", ".",
               "rename-question", "cache_ttl_hours", "cache_ttl"]
   - version: "0.2.0"
     when: "{{ true }}"
-    command: ["{{ _copier_python }}", "{{ _copier_conf.src_path }}/hooks/migrate.py", "{{ _copier_conf.dst_path }}",
+    command: ["{{ _copier_python }}", "{{ _copier_conf.src_path }}/hooks/migrate.py", ".",
               "move-file", "{crate_dir}/docs/CROSS_COMPILE.md", "{crate_dir}/docs/cross-compile.md",
               "--stage", "{{ _stage }}"]
 """
@@ -220,7 +221,8 @@ def test_migrations_run_once_and_carry_answers_and_files_forward(
 
     output = update(kept_default, capfd, validate="quick")
     # Three migrations, the move at both stages: each ran once per stage.
-    assert output.count("migration: ") == 4, output
+    assert output.count("migration: ") == 5, output
+    assert "migration: adopt-default owned_files: kept [] (not the old default None)" in output
     recorded = answers(kept_default)
     assert recorded["cache_ttl"] == 12 and "cache_ttl_hours" not in recorded, "the renamed question keeps its answer"
     assert recorded["cache_size_mb"] == 256, "an untouched old default adopts the new one"

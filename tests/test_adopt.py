@@ -1,0 +1,381 @@
+"""Adopting: the template laid over a repository that already has a crate, its own Makefile,
+README, .gitignore, configuration and lock file (tests/existing_repository.py), the way its
+owner would: `copier copy --trust --defaults --data app=false TEMPLATE .` in the checkout.
+
+Nothing of the owner's may change, validation judges the crate by the specification, the
+release profile of the answers is what cargo uses, and `copier update` later brings template
+changes into the files the template manages while leaving the owner's alone.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from cco_validate import checks
+from conftest import (
+    DEFAULT_ANSWERS,
+    GIT_IDENTITY,
+    ROOT,
+    Renders,
+    commit_template,
+    copier_cli,
+    files_of,
+    run,
+    snapshot_template,
+)
+from existing_repository import DEPENDENCIES, OWNED, write_repository
+
+ADOPT = ("copy", "--trust", "--defaults", "--data", "app=false")
+# What the template adds to the owner's repository (app: false, the other answers' defaults).
+ADDED = {
+    ".copier-answers.yml",
+    ".cargo/config.toml",
+    ".dockerignore",
+    ".github/workflows/build.yml",
+    "cco/Dockerfile",
+    "cco/docker-compose.yml",
+    "cco/.env.example",
+    "cco/project/.gitignore",
+    "cco/docs/CROSS_COMPILE.md",
+    "cco/scripts/analyze-size.sh",
+}
+
+
+def commit(project: Path, message: str) -> None:
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-q", "-m", message], project, env=GIT_IDENTITY)
+
+
+def answers(project: Path) -> dict[str, Any]:
+    loaded = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This template, released as 0.1.0."""
+    return snapshot_template(tmp_path_factory.mktemp("adopt-template") / "template", tag="0.1.0")
+
+
+@pytest.fixture(scope="module")
+def existing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The owner's repository, committed with its Cargo.lock: tests adopt copies of it."""
+    root = tmp_path_factory.mktemp("existing") / "cc-orchestra"
+    write_repository(root)
+    run(["cargo", "generate-lockfile"], root / "cco")
+    run(["git", "init", "-q", "-b", "main"], root)
+    commit(root, "The orchestra, before the template")
+    return root
+
+
+@pytest.fixture
+def repository(existing: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "cc-orchestra"
+    shutil.copytree(existing, copy, symlinks=True)
+    return copy
+
+
+def test_the_existing_repository_is_realistic(existing: Path) -> None:
+    manifest = tomllib.loads((existing / "cco" / "Cargo.toml").read_text())
+    assert len(manifest["dependencies"]) == DEPENDENCIES >= 20
+    assert "libz-sys" in manifest["dependencies"], "one dependency compiles C"
+    assert {"bin", "lib", "build-dependencies"} <= set(manifest) and "metadata" in manifest["package"]
+    assert (existing / "cco" / "Cargo.lock").is_file()
+    assert "cargo:rustc-env=CCO_AGENT_COUNT" in (existing / "cco" / "build.rs").read_text()
+    assert "deploy:" in (existing / "cco" / "Makefile").read_text()
+
+
+# ---------------------------------------------------------------- adopting, with full validation
+
+
+@pytest.fixture(scope="module")
+def adopted(existing: Path, template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The owner's repository adopted as the README says, with full validation (builds)."""
+    project = tmp_path_factory.mktemp("adopted") / "cc-orchestra"
+    shutil.copytree(existing, project, symlinks=True)
+    before = files_of(project)
+    target_dir = Path(os.environ.get("CCO_TEST_TARGET_DIR", ROOT / ".test-target")).resolve() / "adopt"
+    result = run(
+        [sys.executable, "-m", "copier", *ADOPT, str(template), "."],
+        project,
+        env={"CCO_VALIDATE": "full", "CCO_VALIDATE_TARGET_DIR": str(target_dir)},
+        check=False,
+    )
+    return {"project": project, "before": before, "result": result, "target_dir": target_dir}
+
+
+@pytest.mark.slow
+def test_adopting_keeps_every_file_of_the_owner(adopted: dict[str, Any]) -> None:
+    project, before, result = adopted["project"], adopted["before"], adopted["result"]
+    assert result.returncode == 0, result.stdout + result.stderr
+    after = files_of(project)
+    changed = sorted(name for name, content in before.items() if after.get(name) != content)
+    assert changed == [], f"the owner's files changed: {changed}"
+    assert set(after) - set(before) == ADDED
+    assert os.access(project / "cco" / "install.sh", os.X_OK)
+    assert answers(project)["owned_files"] == OWNED
+    assert "adopted: 4 files were yours and are kept as they were" in result.stdout
+    status = run(["git", "status", "--porcelain"], project).stdout.splitlines()
+    assert all(line.startswith("?? ") for line in status), "git sees additions only, no tracked file changed"
+
+
+@pytest.mark.slow
+def test_the_adopted_crate_is_validated_by_the_specification(adopted: dict[str, Any]) -> None:
+    result = adopted["result"]
+    commit = run(["git", "rev-parse", "--short", "HEAD"], adopted["project"]).stdout.strip()
+    for line in [
+        "✓ config: config/orchestra-config.json (yours) is JSON (its shape is the crate's own: app is false)",
+        "✓ manifest: cco/Cargo.toml (yours) parses and builds the binary cco",
+        "✓ makefile: cco/Makefile (yours) has the specification's 9 targets",
+        "✓ gitignore: git ignores cco/target/, cco/.env, not cco/Cargo.lock",
+        "✓ cargo build: built",
+        "✓ cargo build --release: built",
+        "✓ profile: the release build used the answers' profile (opt-level 3, codegen-units 1, panic abort, "
+        "lto fat, strip symbols) from .cargo/config.toml",
+        "✓ symbols: nm finds no symbols",
+        f"✓ version: cco 0.3.1 (commit {commit}, built ",
+        "✓ target x86_64-unknown-linux-gnu: the host: built above",
+    ]:
+        assert line in result.stdout, result.stdout
+    assert " 0 failed" in result.stdout
+    ours = [line for line in (result.stdout + result.stderr).splitlines() if "> Running task" not in line]
+    assert not [line for line in ours if "/tmp/copier" in line], "nothing of ours names Copier's temporary clone"
+
+
+@pytest.mark.slow
+def test_the_adopted_crate_builds_with_the_answers_profile(adopted: dict[str, Any], tmp_path: Path) -> None:
+    """The owner's manifest asks for thin LTO and 16 codegen units; cargo uses the answers'."""
+    crate = adopted["project"] / "cco"
+    env = {"CARGO_TARGET_DIR": str(adopted["target_dir"]), "CARGO_TERM_COLOR": "never"}
+    (crate / "src" / "main.rs").touch()  # so cargo prints the crate's rustc command
+    built = run(["cargo", "build", "--release", "--locked", "-v"], crate, env=env)
+    command = next(line for line in built.stderr.splitlines() if "--crate-name cco " in line and "Running" in line)
+    assert checks.used_profile(command) == checks.wanted_profile(DEFAULT_ANSWERS)
+    binary = adopted["target_dir"] / "release" / "cco"
+    assert run(["nm", str(binary)], tmp_path, check=False).stdout == "", "stripped"
+    assert binary.stat().st_size < DEFAULT_ANSWERS["size_limit_mb"] * 1e6
+    assert run([str(binary), "--zlib"], tmp_path).stdout.startswith("zlib 1.")
+    assert list(adopted["target_dir"].glob("release/build/libz-sys-*/out/lib/libz.a")), "zlib compiled from C"
+
+
+# ---------------------------------------------------------------- updating an adopted repository
+
+
+def release_next_version(template: Path) -> None:
+    """0.2.0 changes a line of the cross-compile guide, adds one to the size analysis, and
+    changes the Makefile and README (which this owner has their own of)."""
+    crate = template / "template" / "{{ crate_dir }}"
+    guide = crate / "docs" / "CROSS_COMPILE.md.jinja"
+    text = guide.read_text()
+    first = text.splitlines()[0]
+    guide.write_text(text.replace(first, first + " (template 0.2.0)", 1))
+    script = crate / "scripts" / "analyze-size.sh.jinja"
+    script.write_text(script.read_text().replace("set -euo pipefail\n", "set -euo pipefail\n# template 0.2.0\n", 1))
+    makefile = crate / "Makefile.jinja"
+    makefile.write_text("# template 0.2.0\n" + makefile.read_text())
+    readme = template / "template" / "README.md.jinja"
+    readme.write_text("<!-- template 0.2.0 -->\n" + readme.read_text())
+    commit_template(template, "version 0.2.0", "0.2.0")
+
+
+def test_update_changes_the_templates_files_and_none_of_the_owners(
+    repository: Path, template: Path, tmp_path: Path
+) -> None:
+    template = shutil.copytree(template, tmp_path / "template", symlinks=True)  # this test releases 0.2.0
+    copier_cli(*ADOPT, str(template), ".", cwd=repository, validate="quick")
+    commit(repository, "Adopt the cco template")
+    guide = repository / "cco" / "docs" / "CROSS_COMPILE.md"
+    first = guide.read_text().splitlines()[0]
+    guide.write_text(guide.read_text().replace(first, first + " (the owner's)", 1))
+    commit(repository, "The owner edits the guide's title")
+    owned_before = {name: (repository / name).read_bytes() for name in OWNED}
+    crate_before = files_of(repository / "cco" / "src") | {
+        name: (repository / "cco" / name).read_bytes() for name in ("Cargo.toml", "Cargo.lock", "build.rs")
+    }
+
+    release_next_version(template)
+    result = copier_cli("update", "--trust", "--defaults", cwd=repository, validate="quick")
+    assert "validation (quick): " in result.stdout
+    assert {name: (repository / name).read_bytes() for name in OWNED} == owned_before, "the owner's files"
+    assert crate_before == files_of(repository / "cco" / "src") | {
+        name: (repository / "cco" / name).read_bytes() for name in ("Cargo.toml", "Cargo.lock", "build.rs")
+    }
+    assert "# template 0.2.0\n" in (repository / "cco" / "scripts" / "analyze-size.sh").read_text()
+    merged = guide.read_text()
+    assert "<<<<<<< before updating" in merged and ">>>>>>> after updating" in merged, "a visible conflict"
+    assert "(the owner's)" in merged and "(template 0.2.0)" in merged
+    status = run(["git", "status", "--porcelain"], repository).stdout
+    assert "UU cco/docs/CROSS_COMPILE.md" in status
+    assert answers(repository)["owned_files"] == OWNED
+    assert answers(repository)["_commit"] == "0.2.0"
+
+
+def test_recopy_replaces_the_templates_files_and_none_of_the_owners(repository: Path, template: Path) -> None:
+    copier_cli(*ADOPT, str(template), ".", cwd=repository, validate="quick")
+    commit(repository, "Adopt the cco template")
+    guide = repository / "cco" / "docs" / "CROSS_COMPILE.md"
+    rendered = guide.read_text()
+    guide.write_text("edited\n")
+    commit(repository, "The owner edits the guide")
+    owned_before = {name: (repository / name).read_bytes() for name in OWNED}
+
+    kept = copier_cli("recopy", "--trust", "--defaults", cwd=repository, validate="quick")
+    assert guide.read_text() == "edited\n", "without --overwrite, recopy keeps what is there"
+    assert "validation (quick): " in kept.stdout
+    copier_cli("recopy", "--trust", "--defaults", "--overwrite", cwd=repository, validate="quick")
+    assert guide.read_text() == rendered, "with --overwrite, the template's files are rendered again"
+    assert {name: (repository / name).read_bytes() for name in OWNED} == owned_before, "the owner's never"
+
+
+# ---------------------------------------------------------------- the ways adopting can go
+
+
+def test_uncommitted_work_is_kept(repository: Path, template: Path) -> None:
+    makefile = repository / "cco" / "Makefile"
+    makefile.write_text(makefile.read_text() + "\nwip: ## not committed yet\n\t@true\n")
+    edited = makefile.read_bytes()
+    copier_cli(*ADOPT, str(template), ".", cwd=repository, validate="quick")
+    assert makefile.read_bytes() == edited
+
+
+def test_with_the_skeleton_an_existing_crate_is_kept_and_the_copy_fails(repository: Path, template: Path) -> None:
+    before = files_of(repository)
+    result = copier_cli(
+        "copy", "--trust", "--defaults", str(template), ".", cwd=repository, validate="quick", check=False
+    )
+    assert result.returncode != 0
+    assert "✗ app: cco/Cargo.toml, cco/build.rs, cco/src/main.rs were already here" in result.stderr
+    assert "copy again with `--data app=false`" in result.stderr
+    after = files_of(repository)
+    assert {name: after.get(name) for name in before} == before, "the owner's code is as it was"
+    added = sorted(set(after) - set(before))
+    assert "cco/src/server.rs" in added and "cco/src/server.rs" in result.stderr, "what was added is listed"
+    assert {"cco/Cargo.toml", "cco/build.rs", "cco/src/main.rs"} <= set(answers(repository)["owned_files"])
+
+
+OWNERS_WORKFLOW = """\
+name: build
+on: [push]
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@8e8c483db84b4bee98b60c0593521ed34d9990e8 # v6.0.1
+      - run: cargo test
+      - run: cargo fmt -- --check
+      - run: cargo clippy -- -D warnings
+      - run: cargo build --release
+"""
+
+
+def test_validation_lists_what_the_owners_files_lack(repository: Path, template: Path) -> None:
+    makefile = repository / "cco" / "Makefile"
+    makefile.write_text(makefile.read_text().replace("check-size: release", "size: release"))
+    (repository / ".gitignore").write_text("*.log\n")
+    (repository / ".github" / "workflows").mkdir(parents=True)
+    (repository / ".github" / "workflows" / "build.yml").write_text(OWNERS_WORKFLOW)
+    commit(repository, "A Makefile without check-size, target/ not ignored, a CI without the audit")
+    result = copier_cli(*ADOPT, str(template), ".", cwd=repository, validate="quick", check=False)
+    assert result.returncode != 0
+    assert "✗ makefile: cco/Makefile (yours) lacks the specification's targets check-size: add them" in result.stdout
+    assert "✗ gitignore: cco/target/ is not ignored; cco/.env is not ignored (.gitignore (yours))" in result.stdout
+    assert (
+        "✗ workflow: .github/workflows/build.yml (yours) runs no cargo audit: the specification's CI does"
+        in result.stdout
+    )
+    assert (repository / "cco" / "Makefile").read_text() == makefile.read_text(), "kept, even when it fails"
+    # The command the failure prints works after Copier has exited, from anywhere.
+    rerun = result.stderr.split("then check again: ", 1)[1].splitlines()[0]
+    assert "/tmp/copier" not in rerun
+    environment = {name: value for name, value in os.environ.items() if name != "CCO_VALIDATE"}
+    again = subprocess.run(rerun, shell=True, cwd=Path.home(), env=environment, capture_output=True, text=True)
+    assert again.returncode == 1
+    assert "✗ makefile: cco/Makefile (yours) lacks the specification's targets check-size" in again.stdout
+
+
+def test_the_templates_own_files_pass_the_checks_an_owners_files_get(renders: Renders) -> None:
+    """What validation asks of an owner's Makefile and workflow, the template's own meet."""
+    project = renders()
+    as_if_owned = checks.Project(
+        root=project.root, answers={**project.answers, "owned_files": [checks.WORKFLOW, "cco/Makefile"]}
+    )
+    for result in [*checks.check_owned_workflow(as_if_owned), *checks.check_makefile(as_if_owned)]:
+        assert result.status == "passed", result
+
+
+# ---------------------------------------------------------------- interactively, in a terminal
+
+
+def drive_in_terminal(command: list[str], cwd: Path, env: dict[str, str], seconds: float = 120) -> tuple[int, str]:
+    """Runs `command` on a pseudo-terminal and presses Enter at every prompt (the screen stays
+    quiet for a moment), taking each default; returns the exit status and all it showed."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        command, cwd=cwd, env={**os.environ, **env}, stdin=terminal, stdout=terminal, stderr=terminal
+    )
+    os.close(terminal)
+    shown = b""
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 0.5)
+            if not ready:
+                if process.poll() is not None:
+                    break
+                os.write(controller, b"\r")
+                continue
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # the process closed the terminal
+                break
+            shown += chunk
+    finally:
+        if process.poll() is None:
+            process.kill()
+        status = process.wait()
+        os.close(controller)
+    return status, shown.decode(errors="replace")
+
+
+def asked_questions(shown: str, copier_yml: dict[str, Any]) -> set[str]:
+    """The questions whose help text the terminal showed."""
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\s+", "", shown)
+    return {
+        name
+        for name, details in copier_yml.items()
+        if isinstance(details, dict)
+        and re.sub(r"\s+", "", str(details.get("help", "")))[:40] in screen
+        and "help" in details
+    }
+
+
+@pytest.mark.slow  # a prompt at a time, half a second each
+def test_adopting_interactively_asks_the_questions_and_nothing_else(
+    repository: Path, template: Path, copier_yml: dict[str, Any]
+) -> None:
+    before = files_of(repository)
+    status, shown = drive_in_terminal(
+        [sys.executable, "-m", "copier", "copy", "--trust", "--data", "app=false", str(template), "."],
+        repository,
+        {"CCO_VALIDATE": "quick", "TERM": "xterm", "COLUMNS": "200"},
+    )
+    assert status == 0, shown
+    questions = {name for name, details in copier_yml.items() if isinstance(details, dict) and "help" in details}
+    assert asked_questions(shown, copier_yml) == questions - {"app", "owned_files"}, "each question but those"
+    assert "Overwrite" not in shown, "no file of the owner's is offered for overwriting"
+    after = files_of(repository)
+    assert {name: after.get(name) for name in before} == before
