@@ -26,7 +26,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from migrate import ANSWERS_FILE, load_answers, save_answers
+from cco_validate.answers import ANSWERS_FILE, absolute_source, load_answers, save_answers
 
 # The owner's crate: what app=true would have laid the skeleton over.
 CRATE_FILES = ("Cargo.toml", "build.rs", "src/main.rs")
@@ -80,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         owned = owned_files(project, rendered)
         added = sorted(files_below(rendered) - {ANSWERS_FILE} - set(owned))
     answers["owned_files"] = owned
+    answers["_src_path"] = absolute_source(str(answers.get("_src_path", "")))
     save_answers(project, header, answers)
     if not owned:
         return 0

@@ -5,6 +5,8 @@
     python hooks/migrate.py PROJECT adopt-default QUESTION OLD_DEFAULT NEW_DEFAULT
     python hooks/migrate.py PROJECT move-file OLD_PATH NEW_PATH --stage before|after
         (paths from the repository root; {crate_dir} stands for the crate's folder)
+    python hooks/migrate.py PROJECT guard --stage before|after
+        (every update: no file the update removes takes an edit of the owner's with it)
 
 Each runs in the real project: rename-question and adopt-default before Copier computes the
 update (`_stage == 'before'`), move-file at both stages. Each is idempotent (a second run
@@ -16,6 +18,7 @@ guide in docs/UPDATING.md.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -25,17 +28,7 @@ from typing import Any
 
 import yaml
 
-ANSWERS_FILE = ".copier-answers.yml"
-
-
-def load_answers(project: Path) -> tuple[str, dict[str, Any]]:
-    text = (project / ANSWERS_FILE).read_text()
-    header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
-    return header, yaml.safe_load(text) or {}
-
-
-def save_answers(project: Path, header: str, answers: dict[str, Any]) -> None:
-    (project / ANSWERS_FILE).write_text(header + yaml.safe_dump(answers, sort_keys=True, allow_unicode=True))
+from cco_validate.answers import ANSWERS_FILE, load_answers, save_answers
 
 
 def parse_value(text: str) -> Any:
@@ -77,14 +70,13 @@ def move_file(project: Path, old: str, new: str, stage: str) -> str:
     kept in the git directory; after it, `git merge-file` merges the owner's edits into the
     template's NEW, marking any conflict as Copier does.
     """
-    stash = Path(git(project, "rev-parse", "--git-path", "cco-template/moved").stdout.strip() or ".git/x")
-    stash = project / stash / new.replace("/", "__")
+    stash = state_dir(project) / "moved" / new.replace("/", "__")
     ours, base = stash.with_suffix(".ours"), stash.with_suffix(".base")
     if stage == "before":
         if not (project / old).is_file():
             return f"move-file {old} -> {new}: nothing to do ({old} does not exist)"
         # The base: OLD as of the commit that last applied the template (it changed the answers file).
-        applied = git(project, "log", "-1", "--format=%H", "--", ANSWERS_FILE).stdout.strip()
+        applied = last_applied(project)
         rendered = git(project, "show", f"{applied}:{old}") if applied else None
         current = (project / old).read_text()
         if rendered is not None and rendered.returncode == 0 and rendered.stdout == current:
@@ -105,9 +97,109 @@ def move_file(project: Path, old: str, new: str, stage: str) -> str:
     ours.unlink()
     base.unlink()
     (project / old).unlink(missing_ok=True)
+    with carried_over(project).open("a") as carried:  # the guard leaves this one to move-file
+        carried.write(old + "\n")
     if merged.returncode > 0:
         return f"move-file {old} -> {new}: your edits merged into {new} with {merged.returncode} conflict(s) marked"
     return f"move-file {old} -> {new}: your edits of {old} merged into {new}"
+
+
+def last_applied(project: Path) -> str:
+    """The commit that last applied the template (a copy or an update moved the answers file's
+    `_commit`): what the template rendered then is the base the owner's edits are measured from."""
+    return git(project, "log", "-1", "--format=%H", "-G^_commit:", "--", ANSWERS_FILE).stdout.strip()
+
+
+def state_dir(project: Path) -> Path:
+    """Where migrations keep what one stage hands to the next: in the git directory, never in the tree."""
+    return Path(git(project, "rev-parse", "--absolute-git-dir").stdout.strip() or project / ".git") / "cco-template"
+
+
+def carried_over(project: Path) -> Path:
+    """Where move-file lists the files whose edits it carried, for the guard after it."""
+    return state_dir(project) / "carried"
+
+
+def guard(project: Path, stage: str) -> list[str]:
+    """Every update, both stages: a file the update removes never takes the owner's edits with it.
+
+    Copier deletes a file when the template stops rendering it at that path: the template
+    dropped or moved it, or an answer such as crate_dir moved the crate. Before the update this
+    records the committed files, the crate's folder and the commit that last applied the
+    template (the base). After it, for each file that is gone: when the crate moved and the
+    template renders the file at the new place, the owner's edits are merged into it (or, for a
+    file they had deleted, it is deleted again); otherwise, when the owner had edited it, the
+    line says so and how to get it back from git. Unedited files go silently, as the template
+    meant.
+    """
+    record = state_dir(project) / "guard.json"
+    if stage == "before":
+        record.parent.mkdir(parents=True, exist_ok=True)
+        applied = last_applied(project)
+        listed = git(project, "ls-files", "-z").stdout.split("\0")
+        at_base = git(project, "ls-tree", "-r", "-z", "--name-only", applied).stdout.split("\0") if applied else []
+        crate_dir = str(load_answers(project)[1].get("crate_dir", "."))
+        state = {"applied": applied, "tracked": [n for n in listed if n], "base": [n for n in at_base if n]}
+        record.write_text(json.dumps({**state, "crate_dir": crate_dir}))
+        return []
+    if not record.is_file():
+        return []
+    state = json.loads(record.read_text())
+    record.unlink()
+    carried = set(carried_over(project).read_text().split()) if carried_over(project).is_file() else set()
+    carried_over(project).unlink(missing_ok=True)
+    old_dir, new_dir = state["crate_dir"], str(load_answers(project)[1].get("crate_dir", "."))
+    applied, tracked = state["applied"], set(state["tracked"])
+
+    def moved(path: str) -> str | None:
+        """Where the crate's move put `path`, if it is the crate's and the crate moved."""
+        if old_dir == new_dir:
+            return None
+        inside = path if old_dir == "." else (path[len(old_dir) + 1 :] if path.startswith(old_dir + "/") else None)
+        if inside is None:
+            return None
+        return inside if new_dir == "." else f"{new_dir}/{inside}"
+
+    def committed(revision: str, path: str) -> str | None:
+        shown = git(project, "show", f"{revision}:{path}")
+        return shown.stdout if shown.returncode == 0 else None
+
+    lines = []
+    for path in sorted(tracked):
+        if (project / path).exists() or path in carried:
+            continue
+        ours = committed("HEAD", path)
+        base = committed(applied, path) if applied else None
+        target = moved(path)
+        if ours is None or ours == base:
+            continue  # the template's own, unedited: it goes as the template meant
+        if target and (project / target).is_file() and target not in tracked:
+            stash = state_dir(project) / "guarded"
+            stash.write_text(ours)
+            (stash.with_suffix(".base")).write_text(base or "")
+            merged = git(project, "merge-file", "-p", "-L", "before updating", "-L", "base", "-L", "after updating",
+                         str(stash), str(stash.with_suffix(".base")), str(project / target))  # fmt: skip
+            stash.unlink()
+            stash.with_suffix(".base").unlink()
+            (project / target).write_text(merged.stdout)
+            conflicts = f", {merged.returncode} conflict(s) marked" if merged.returncode > 0 else ""
+            lines.append(f"update: {path} moved to {target} with your edits{conflicts}")
+        else:
+            lines.append(
+                f"update: {path} was removed by this update, and it had edits of yours: "
+                f"`git checkout HEAD -- {path}` brings it back"
+            )
+    # Files the owner had deleted, which the crate's move would bring back at the new place.
+    for path in sorted(set(state["base"]) - tracked):
+        target = moved(path)
+        if target and target not in tracked and (project / target).is_file():
+            (project / target).unlink()
+            for folder in (project / target).parents:  # and the folders the move left empty
+                if folder == project or any(folder.iterdir()):
+                    break
+                folder.rmdir()
+            lines.append(f"update: {target} kept deleted (you had deleted {path})")
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -125,11 +217,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     move.add_argument("old")
     move.add_argument("new")
     move.add_argument("--stage", choices=("before", "after"), required=True, help="Copier's _stage")
+    guarded = commands.add_parser("guard")
+    guarded.add_argument("--stage", choices=("before", "after"), required=True, help="Copier's _stage")
     arguments = parser.parse_args(argv)
     project = arguments.project.resolve()
     if not (project / ANSWERS_FILE).is_file():
         print(f"error: {project / ANSWERS_FILE}: no Copier answers file", file=sys.stderr)
         return 2
+    if arguments.command == "guard":
+        for line in guard(project, arguments.stage):
+            print(line)
+        return 0
     if arguments.command == "rename-question":
         message = rename_question(project, arguments.old, arguments.new)
     elif arguments.command == "adopt-default":

@@ -208,8 +208,9 @@ def test_update_changes_the_templates_files_and_none_of_the_owners(
     }
 
     release_next_version(template)
-    result = copier_cli("update", "--trust", "--defaults", cwd=repository, validate="quick")
-    assert "validation (quick): " in result.stdout
+    result = copier_cli("update", "--trust", "--defaults", cwd=repository, validate="quick", check=False)
+    assert result.returncode != 0, "validation fails the update until the conflict is resolved"
+    assert "✗ conflicts: conflict markers in cco/docs/CROSS_COMPILE.md:1 (edit each to what you want)" in result.stdout
     assert {name: (repository / name).read_bytes() for name in OWNED} == owned_before, "the owner's files"
     assert crate_before == files_of(repository / "cco" / "src") | {
         name: (repository / "cco" / name).read_bytes() for name in ("Cargo.toml", "Cargo.lock", "build.rs")
@@ -282,7 +283,10 @@ jobs:
 """
 
 
-def test_validation_lists_what_the_owners_files_lack(repository: Path, template: Path) -> None:
+def test_validation_lists_what_the_owners_files_lack(
+    repository: Path, template: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     makefile = repository / "cco" / "Makefile"
     makefile.write_text(makefile.read_text().replace("check-size: release", "size: release"))
     (repository / ".gitignore").write_text("*.log\n")
@@ -379,3 +383,22 @@ def test_adopting_interactively_asks_the_questions_and_nothing_else(
     assert "Overwrite" not in shown, "no file of the owner's is offered for overwriting"
     after = files_of(repository)
     assert {name: after.get(name) for name in before} == before
+
+
+@pytest.mark.parametrize(
+    ("printed", "lacking"),
+    [
+        ("cco 0.3.1", "it lacks the commit abc1234 and a build date (YYYY-MM-DD)"),
+        ("cco 0.3.1 (built 2026-11-27)", "it lacks the commit abc1234;"),
+    ],
+)
+def test_an_adopted_version_line_says_what_it_lacks(tmp_path: Path, printed: str, lacking: str) -> None:
+    binary = tmp_path / "cco"
+    binary.write_text(f"#!/bin/sh\necho '{printed}'\n")
+    binary.chmod(0o755)
+    project = checks.Project(root=tmp_path, answers={**DEFAULT_ANSWERS, "app": False})
+    result = checks.version_result(project, binary, "abc1234")
+    assert result.status == "failed"
+    assert f"`cco --version` printed {printed!r}: {lacking}" in result.detail
+    assert "build.rs (yours) should emit them" in result.detail
+    assert checks.version_result(project, binary, None).status == "failed", "no commit: 'unknown' must show"

@@ -191,12 +191,20 @@ def test_the_generated_ci_audit_step(default_project: Project, cargo_env: dict[s
     run(["bash", "-c", audit], default_project.crate, env=cargo_env, timeout=1800)
 
 
-def test_without_git_the_hash_is_unknown_and_source_date_epoch_sets_the_date(
+def test_without_git_the_hash_is_unknown_until_the_first_commit(
     copie: Any, cargo_env: dict[str, str], tmp_path: Path
 ) -> None:
-    project = render(copie)  # no git init: a source tarball, or a Docker build context
-    binary = cargo_build(project, cargo_env, tmp_path, env={"SOURCE_DATE_EPOCH": "86400"})
+    """No git (a source tarball, a Docker context, a render validation built before `git init`):
+    `unknown`, and SOURCE_DATE_EPOCH sets the date. The next build after the first commit,
+    with nothing else changed, embeds that commit."""
+    project = render(copie)
+    epoch = {"SOURCE_DATE_EPOCH": "86400"}
+    binary = cargo_build(project, cargo_env, tmp_path / "before", env=epoch)
     assert run([str(binary), "--version"], tmp_path).stdout == "cco 0.1.0 (unknown 1970-01-02)\n"
+    git_init(project.root)
+    commit = run(["git", "rev-parse", "--short", "HEAD"], project.root).stdout.strip()
+    binary = cargo_build(project, cargo_env, tmp_path / "after", env=epoch)
+    assert run([str(binary), "--version"], tmp_path).stdout == f"cco 0.1.0 ({commit} 1970-01-02)\n"
 
 
 def test_a_bad_source_date_epoch_fails_the_build_naming_it(copie: Any, cargo_env: dict[str, str]) -> None:

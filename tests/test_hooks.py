@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
+import shutil
 import stat
 import subprocess
 import sys
@@ -30,6 +33,7 @@ from conftest import (
     files_of,
     git_init,
     render,
+    run,
 )
 
 VALIDATE = ROOT / "hooks" / "validate.py"
@@ -40,6 +44,7 @@ def validate(
 ) -> subprocess.CompletedProcess[str]:
     """hooks/validate.py as a template author runs it."""
     environment = {name: value for name, value in os.environ.items() if name != "CCO_VALIDATE"}
+    environment["XDG_CACHE_HOME"] = str(project.root.parent / "cache")  # where a failure saves the answers
     return subprocess.run(
         [sys.executable, str(VALIDATE), str(project.root), "--level", level, *extra],
         env={**environment, **(env or {})},
@@ -64,7 +69,41 @@ def test_a_clean_render_passes_quick_validation(renders: Renders) -> None:
     assert "validation (quick): " in result.stdout and " 0 failed" in result.stdout
 
 
+CONFLICTED = "<<<<<<< before updating\nbuild: ## ours\n=======\nbuild: ## theirs\n>>>>>>> after updating\n"
+
 QUICK_BREAKAGES = [
+    (
+        "conflict-markers",
+        lambda p: (p.crate / "Makefile").write_text((p.crate / "Makefile").read_text() + CONFLICTED),
+        "✗ conflicts: conflict markers in cco/Makefile:",
+    ),
+    (
+        "rejected-hunk",
+        lambda p: (p.crate / "Makefile.rej").write_text("@@ -1 +1 @@\n-a\n+b\n"),
+        "✗ conflicts: changes the update could not apply in cco/Makefile.rej",
+    ),
+    (
+        "manifest-with-a-carriage-return",
+        lambda p: (p.crate / "Cargo.toml").write_text(
+            (p.crate / "Cargo.toml").read_text().replace("Multi-agent", "Multi\ragent")
+        ),
+        "✗ manifest: cco/Cargo.toml: not valid TOML",
+    ),
+    (
+        "manifest-without-the-binary",
+        lambda p: (p.crate / "src" / "main.rs").rename(p.crate / "src" / "lib.rs"),
+        "✗ manifest: cco/Cargo.toml builds no binary named 'cco' (it builds: none)",
+    ),
+    (
+        "makefile-without-a-target",
+        lambda p: (p.crate / "Makefile").write_text((p.crate / "Makefile").read_text().replace("\nlint:", "\nclippy:")),
+        "✗ makefile: cco/Makefile lacks the specification's targets lint: add them",
+    ),
+    (
+        "lockfile-ignored",
+        lambda p: (p.root / ".gitignore").write_text((p.root / ".gitignore").read_text() + "Cargo.lock\n"),
+        "✗ gitignore: cco/Cargo.lock is ignored: the answers commit it (.gitignore)",
+    ),
     ("missing-file", lambda p: (p.crate / "Makefile").unlink(), "✗ structure: missing: cco/Makefile"),
     (
         "not-executable",
@@ -127,7 +166,7 @@ def test_each_quick_check_fails_with_its_message(
     result = validate(project, "quick")
     assert result.returncode == 1, result.stdout
     assert message in result.stdout, result.stdout
-    assert "Fix what is marked ✗, then check again: " in result.stderr
+    assert "fix what is marked ✗, then check again: " in result.stderr
 
 
 JSON_BREAKAGES = [case for case in BROKEN_CONFIGS if isinstance(case[1], dict)]
@@ -179,12 +218,30 @@ def test_a_project_without_answers_is_an_error(tmp_path: Path) -> None:
     assert "no Copier answers file" in result.stderr
 
 
-def test_the_shared_target_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_the_builds_use_cargos_target_directory_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cargo's own choice, the one the owner's `make build` then finds done; a shared one on request."""
     monkeypatch.delenv("CCO_VALIDATE_TARGET_DIR", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert runner.default_target_dir() == tmp_path / "cco-template" / "target"
+    assert runner.shared_target_dir() is None
     monkeypatch.setenv("CCO_VALIDATE_TARGET_DIR", "/elsewhere")
-    assert runner.default_target_dir() == Path("/elsewhere")
+    assert runner.shared_target_dir() == Path("/elsewhere")
+
+
+def test_offline_builds_are_skipped_not_failed_and_nothing_is_deleted(tmp_path: Path) -> None:
+    """No network and an empty cargo cache: the machine's problem, not the render's. The copy
+    succeeds, keeps the project, and says what was not checked; nothing claims a pass."""
+    template = copy_template(tmp_path / "template")
+    offline = {"CARGO_HOME": str(tmp_path / "empty-cargo-home"), "CARGO_NET_OFFLINE": "true"}
+    destination = tmp_path / "project"
+    result = run(
+        [sys.executable, "-m", "copier", "copy", "--trust", "--defaults", str(template), str(destination)],
+        tmp_path,
+        env={**offline, "CCO_VALIDATE": "full", "CCO_VALIDATE_TARGET_DIR": str(tmp_path / "target")},
+    )
+    assert "- cargo build: skipped: cargo could not fetch the dependencies here" in result.stdout
+    assert "- target x86_64-unknown-linux-gnu: skipped: the host: its builds did not succeed above" in result.stdout
+    assert "- size: skipped: no release binary" in result.stdout
+    assert " 0 failed" in result.stdout and "✓ target" not in result.stdout
+    assert (destination / ".copier-answers.yml").is_file()
 
 
 # ---------------------------------------------------------------- full level (builds)
@@ -217,11 +274,16 @@ def test_full_validation_passes_and_changes_nothing_in_the_project(copie: Any, h
     assert "✓ size: " in result.stdout and "limit 15 MB" in result.stdout
     for target in ["x86_64-apple-darwin", "aarch64-apple-darwin"]:
         assert f"✓ target {target}: " in result.stdout
-    # The hooks write nothing into the project: no Cargo.lock, no target/, no changed byte.
-    assert files_of(project.root) == before
-    assert not (project.crate / "target").exists()
+    # No file of the project changes; the one it gains is the Cargo.lock the builds resolved.
+    after = files_of(project.root)
+    assert {name: after[name] for name in before} == before
+    assert set(after) - set(before) == {"cco/Cargo.lock"}
+    assert "✓ lockfile: cco/Cargo.lock written by the build above, with what it resolved: commit it" in result.stdout
+    assert "✓ profile: the release build used the answers' profile" in result.stdout
 
     strict = validate(project, "full", "--strict", env=hook_target_dir)
+    assert "✓ lockfile: cco/Cargo.lock holds what Cargo.toml needs" in strict.stdout
+    assert files_of(project.root) == after, "an existing Cargo.lock is only read"
     installed = checks.installed_targets()
     if "x86_64-apple-darwin" not in installed:
         assert strict.returncode == 1
@@ -235,8 +297,7 @@ def test_size_and_symbol_checks_fail_on_a_binary_too_big_and_unstripped(
     """The checks themselves, given a binary with symbols (the debug one) and a limit of 0.01 MB."""
     answers = {**default_project.answers, "size_limit_mb": 0.01}
     project = checks.Project(root=default_project.root, answers=answers)
-    build = checks.Build(scratch=tmp_path, target_dir=tmp_path, git_hash="0000000", release_binary=default_binary)
-    results = {result.check: result for result in checks.check_binary(project, build)}
+    results = {result.check: result for result in checks.check_binary(project, default_binary, "0000000")}
     assert results["size"].status == "failed"
     assert results["size"].detail.startswith("release binary is ") and "limit 0.01 MB" in results["size"].detail
     assert results["symbols"].status == "failed" and results["symbols"].detail.startswith("nm lists ")
@@ -284,7 +345,10 @@ def test_a_relative_destination_is_validated_where_it_is(tmp_path: Path, destina
     assert (project / ".copier-answers.yml").is_file()
 
 
-def test_a_copy_whose_validation_fails_exits_non_zero_and_says_why(tmp_path: Path) -> None:
+def test_a_copy_whose_validation_fails_exits_non_zero_and_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     template = copy_template(tmp_path / "template")
     script = template / "template" / "{{ crate_dir }}" / "install.sh.jinja"
     script.chmod(script.stat().st_mode & ~(stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH))
@@ -294,6 +358,8 @@ def test_a_copy_whose_validation_fails_exits_non_zero_and_says_why(tmp_path: Pat
         "copy",
         "--trust",
         "--defaults",
+        "--data",
+        "proxy_port=9999",
         str(template),
         str(destination),
         cwd=tmp_path,
@@ -303,6 +369,15 @@ def test_a_copy_whose_validation_fails_exits_non_zero_and_says_why(tmp_path: Pat
     assert result.returncode != 0
     assert "✗ executable: cco/install.sh: not executable (chmod +x)" in result.stdout
     assert not destination.exists(), "Copier removes a destination it created when a task fails"
+    # The answers outlive the project, and the command printed to use them works.
+    saved = Path(re.search(r"Your answers are saved in (\S+);", result.stderr).group(1))  # type: ignore[union-attr]
+    assert yaml.safe_load(saved.read_text())["proxy_port"] == 9999
+    again = re.search(r"renders the same repository again: (.*)", result.stderr).group(1)  # type: ignore[union-attr]
+    run(
+        shlex.split(again.replace("copier ", f"{sys.executable} -m copier ", 1)), tmp_path, env={"CCO_VALIDATE": "none"}
+    )
+    assert json.loads((destination / "config" / "orchestra-config.json").read_text())["server"]["proxy_port"] == 9999
+    shutil.rmtree(destination)
 
     kept = copier_cli(
         "copy", "--trust", "--defaults", "--no-cleanup", str(template), str(destination),

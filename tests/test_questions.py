@@ -66,6 +66,12 @@ BAD_ANSWERS = [
     ({"install_dir": "bin"}, "install_dir", "absolute path"),
     ({"repository_url": "not a url"}, "repository_url", "http(s) URL"),
     ({"description": 'say "hi"'}, "description", "without double quotes"),
+    ({"description": "a {{ 7 * 7 }} orchestra"}, "description", "(template syntax)"),
+    ({"project_name": "cco {% if x %}"}, "project_name", "(template syntax)"),
+    ({"author": "{# me #}"}, "author", "(template syntax)"),
+    ({"crate_name": "build"}, "crate_name", "cargo refuses Rust keywords, its own folder names"),
+    ({"crate_name": "async"}, "crate_name", "cargo refuses Rust keywords"),
+    ({"crate_name": "test"}, "crate_name", "the standard library's names"),
 ]
 
 
@@ -80,6 +86,18 @@ def test_bad_answer_is_refused_naming_question_and_rule(
     assert rule in message
     rendered = [path for path in Path(copie.test_dir).rglob("*") if path.is_file()]
     assert rendered == [], "nothing may be rendered from a refused answer"
+
+
+@pytest.mark.parametrize(
+    ("project_name", "crate_name"),
+    [("My Project ü", "my-project"), ("CCO 2.0", "cco-2-0"), ("Acme's CCO", "acme-s-cco"), ("2024 ü", "cco")],
+)
+def test_any_project_name_gives_a_valid_crate_name(copie: Any, project_name: str, crate_name: str) -> None:
+    """The derived default passes its own validator, so --defaults never stops on it."""
+    result = copie.copy(extra_answers={"project_name": project_name})
+    assert result.exception is None, result.exception
+    assert result.answers["crate_name"] == crate_name
+    assert f"# {project_name}\n" in (Path(result.project_dir) / "README.md").read_text()
 
 
 def test_command_line_refuses_a_bad_answer(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from cco_validate import checks
+from cco_validate.answers import ANSWERS_FILE
 from conftest import Project, Renders, files_of, run
 
 EXECUTABLES = {"install.sh", "analyze-size.sh"}
@@ -153,7 +154,7 @@ def test_gitignore_keeps_the_specifications_list(default_files: dict[str, bytes]
 
 
 def changed_files(base: dict[str, bytes], other: dict[str, bytes]) -> set[str]:
-    return {path for path in base.keys() | other.keys() if base.get(path) != other.get(path)} - {checks.ANSWERS_FILE}
+    return {path for path in base.keys() | other.keys() if base.get(path) != other.get(path)} - {ANSWERS_FILE}
 
 
 # Each answer, the files it may change, and what must then be in them.

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from conftest import ROOT, run, tool
+from conftest import ROOT, git_init, run, snapshot_template, tool
 
 
 def test_python_is_ruff_clean() -> None:
@@ -49,16 +50,24 @@ def test_architecture_names_every_template_file() -> None:
 
 
 @pytest.mark.slow
-def test_readme_render_command_works_as_written(tmp_path: Path) -> None:
-    """The README's first command, run as a newcomer would (only the destination differs)."""
+def test_readme_render_command_works_as_written_and_the_update_after_it(tmp_path: Path) -> None:
+    """The README's first command, verbatim, in a fresh checkout of the template (a new
+    virtualenv, its own relative paths), then the repository's first `copier update`."""
     readme = (ROOT / "README.md").read_text()
     command = re.search(r"Render a new cco repository.*?```sh\n(.*?)\n```", readme, re.DOTALL)
     assert command is not None, "README lost its render command"
-    destination = tmp_path / "my-cco"
+    checkout = snapshot_template(tmp_path / "cco-template", tag=None)
     # Quick validation: the command's hook runs for real; the builds are proven elsewhere.
-    result = run(
-        ["bash", "-c", command.group(1).replace("../my-cco", str(destination))], ROOT, env={"CCO_VALIDATE": "quick"}
-    )
+    result = run(["bash", "-c", command.group(1)], checkout, env={"CCO_VALIDATE": "quick"})
     assert "validation (quick): " in result.stdout and " 0 failed" in result.stdout
-    assert (destination / "cco" / "Cargo.toml").is_file()
-    assert (destination / ".copier-answers.yml").is_file()
+    project = tmp_path / "my-cco"
+    assert (project / "cco" / "Cargo.toml").is_file()
+    assert yaml.safe_load((project / ".copier-answers.yml").read_text())["_src_path"] == str(checkout)
+
+    git_init(project)
+    updated = run(
+        [str(checkout / ".venv" / "bin" / "copier"), "update", "--trust", "--defaults"],
+        project,
+        env={"CCO_VALIDATE": "quick"},
+    )
+    assert "validation (quick): " in updated.stdout and " 0 failed" in updated.stdout

@@ -23,6 +23,7 @@ import yaml
 from conftest import (
     DEFAULT_ANSWERS,
     GIT_IDENTITY,
+    ROOT,
     commit_template,
     copier_cli,
     files_of,
@@ -146,8 +147,11 @@ def test_update_keeps_edits_takes_changes_reports_conflicts_and_validates_once(p
 
     assert output.count("validating ") == 1, output
     assert f"validating {project}" in output
-    assert "deleted here, kept deleted: cco/docs/CROSS_COMPILE.md" in output
-    assert "validation (quick): " in output and " 0 failed" in output, output
+    assert "cco/docs/CROSS_COMPILE.md: deleted in the repository before this update, which keeps them deleted" in output
+    # The conflict is the one failure, and it fails the update until the owner resolves it.
+    assert "✗ conflicts: conflict markers in README.md:1 (edit each to what you want), then commit" in output
+    assert "validation (quick): " in output and " 1 failed" in output, output
+    assert result.returncode != 0
 
 
 def test_conflicts_can_go_to_rej_files(project: Path, capfd: pytest.CaptureFixture[str]) -> None:
@@ -250,3 +254,87 @@ def test_migrations_run_once_and_carry_answers_and_files_forward(
     ):
         again = run(["python3", migrate, str(kept_default), *command], kept_default)
         assert "nothing to do" in again.stdout or "kept" in again.stdout
+
+
+def test_changing_crate_dir_carries_the_owners_edits(project: Path) -> None:
+    """The crate moves to the root: every edit of the owner's goes with it, and a file they had
+    deleted stays deleted, each said in a line."""
+    crate = project / "cco"
+    (crate / "Makefile").write_text((crate / "Makefile").read_text() + "\n# my own target notes\n")
+    cargo_toml = crate / "Cargo.toml"
+    cargo_toml.write_text(cargo_toml.read_text().replace("[build-dependencies]", 'itoa = "1"\n\n[build-dependencies]'))
+    (crate / "src" / "main.rs").write_text("// my comment\n" + (crate / "src" / "main.rs").read_text())
+    (crate / "docs" / "CROSS_COMPILE.md").unlink()
+    commit(project, "my edits")
+
+    result = copier_cli("update", "--trust", "--defaults", "--data", "crate_dir=.", cwd=project, validate="quick")
+    assert not crate.exists()
+    assert "# my own target notes" in (project / "Makefile").read_text()
+    assert NEW_MAKEFILE_LINE in (project / "Makefile").read_text(), "and the new version's change"
+    assert 'itoa = "1"' in (project / "Cargo.toml").read_text()
+    assert (project / "src" / "main.rs").read_text().startswith("// my comment\n")
+    assert not (project / "docs").exists(), "a file the owner deleted stays deleted"
+    for line in [
+        "update: cco/Makefile moved to Makefile with your edits",
+        "update: cco/Cargo.toml moved to Cargo.toml with your edits",
+        "update: cco/src/main.rs moved to src/main.rs with your edits",
+        "update: docs/CROSS_COMPILE.md kept deleted (you had deleted cco/docs/CROSS_COMPILE.md)",
+    ]:
+        assert line in result.stdout, result.stdout
+    assert " 0 failed" in result.stdout
+
+
+def test_a_file_the_template_drops_is_never_dropped_silently(generated: Path, released: Path, tmp_path: Path) -> None:
+    """A new version no longer renders a file the owner edited: the update says which, and how
+    to get it back; an unedited one goes without a word."""
+    template = shutil.copytree(released, tmp_path / "template", symlinks=True)
+    run(["git", "tag", "-d", "0.2.0"], template)
+    run(["git", "reset", "-q", "--hard", "0.1.0"], template)
+    scripts = template / "template" / "{{ crate_dir }}" / "scripts"
+    shutil.rmtree(scripts)
+    (template / "template" / "{{ crate_dir }}" / "docs" / "CROSS_COMPILE.md.jinja").unlink()
+    commit_template(template, "version 0.2.0 drops the size analysis and the guide", "0.2.0")
+    project = shutil.copytree(generated, tmp_path / "project", symlinks=True)
+    answers_file = project / ".copier-answers.yml"
+    answers_file.write_text(answers_file.read_text().replace(str(released), str(template)))
+    script = project / "cco" / "scripts" / "analyze-size.sh"
+    script.write_text(script.read_text() + "# my addition\n")
+    commit(project, "my edit of the size analysis")
+
+    result = copier_cli("update", "--trust", "--defaults", cwd=project, check=False)
+    assert not script.exists()
+    assert (
+        "update: cco/scripts/analyze-size.sh was removed by this update, and it had edits of yours: "
+        "`git checkout HEAD -- cco/scripts/analyze-size.sh` brings it back"
+    ) in result.stdout
+    assert "CROSS_COMPILE.md" not in result.stdout.split("validating")[0], "unedited: no word"
+    run(["git", "checkout", "HEAD", "--", "cco/scripts/analyze-size.sh"], project)
+    assert script.read_text().endswith("# my addition\n")
+
+
+def template_path(path: str) -> str:
+    """A template file's path as migrations name the rendered file: {crate_dir} for the crate's
+    folder, without conditional parts or the .jinja suffix."""
+    path = re.sub(r"\{% if [^%]*%\}|\{% endif %\}", "", path).replace("{{ crate_dir }}", "{crate_dir}")
+    return path.removesuffix(".jinja")
+
+
+def test_no_template_file_disappears_without_a_migration(copier_yml: dict[str, Any]) -> None:
+    listed = [
+        line for line in (ROOT / "tests" / "released-template-files.txt").read_text().splitlines() if line.strip()
+    ]
+    entries = [line.partition(" # ") for line in listed if not line.startswith("#")]
+    released = {path.strip() for path, _, _ in entries}
+    dropped = {path.strip() for path, _, note in entries if note.startswith("dropped:")}
+    current = {
+        path.relative_to(ROOT / "template").as_posix() for path in (ROOT / "template").rglob("*") if path.is_file()
+    }
+    moved = {
+        template_path(command[command.index("move-file") + 1])
+        for command in (migration.get("command", []) for migration in copier_yml["_migrations"])
+        if "move-file" in command
+    }
+    gone = sorted(path for path in released - current - dropped if template_path(path) not in moved)
+    assert not gone, f"{gone}: gone from template/ with no move-file migration (docs/UPDATING.md) nor 'dropped:'"
+    new = sorted(current - released)
+    assert not new, f"{new}: add to tests/released-template-files.txt"

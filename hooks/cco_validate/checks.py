@@ -15,15 +15,16 @@ import subprocess
 import sys
 import tempfile
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
+from .answers import ANSWERS_FILE
+
 Status = Literal["passed", "failed", "skipped"]
-ANSWERS_FILE = ".copier-answers.yml"
 CONFIG = "config/orchestra-config.json"
 WORKFLOW = ".github/workflows/build.yml"
 CARGO_CONFIG = ".cargo/config.toml"
@@ -153,7 +154,9 @@ def check_structure(project: Project) -> Iterable[Result]:
     elif missing and project.updated:
         present = len(expected) - len(missing)
         yield passed(
-            "structure", f"{present} of {len(expected)} files present; deleted here, kept deleted: {', '.join(missing)}"
+            "structure",
+            f"{present} of {len(expected)} files present; {', '.join(missing)}: deleted in the repository before "
+            "this update, which keeps them deleted",
         )
     elif missing:
         yield failed("structure", f"missing: {', '.join(missing)}")
@@ -193,6 +196,35 @@ def check_rendered(project: Project) -> Iterable[Result]:
         yield failed("rendered", f"unrendered Jinja in {', '.join(leftovers)}")
     else:
         yield passed("rendered", "no unrendered Jinja left")
+
+
+CONFLICT_MARKERS = re.compile(r"^(?:<<<<<<<|>>>>>>>)(?: |$)", flags=re.MULTILINE)
+
+
+def check_conflicts(project: Project) -> Iterable[Result]:
+    """What a merge leaves for a person to finish: conflict markers in the template's files
+    (`copier update` merges into those) and `.rej` files anywhere but in build output."""
+    found = []
+    for name in managed_files(project):
+        try:
+            text = (project.root / name).read_text()
+        except (UnicodeDecodeError, OSError):
+            continue
+        if match := CONFLICT_MARKERS.search(text):
+            found.append(f"{name}:{text.count(chr(10), 0, match.start()) + 1}")
+    rejected = sorted(
+        path.relative_to(project.root).as_posix()
+        for path in project.root.rglob("*.rej")
+        if not {".git", "target"} & set(path.relative_to(project.root).parts)
+    )
+    if found or rejected:
+        parts = [f"conflict markers in {', '.join(found)} (edit each to what you want)"] if found else []
+        parts += [f"changes the update could not apply in {', '.join(rejected)} (apply by hand, then delete)"] * bool(
+            rejected
+        )
+        yield failed("conflicts", "; ".join(parts) + ", then commit")
+    else:
+        yield passed("conflicts", "no conflict markers or .rej files left by a merge")
 
 
 def makefile_targets(makefile: Path) -> set[str]:
@@ -454,6 +486,7 @@ QUICK: list[Callable[[Project], Iterable[Result]]] = [
     check_structure,
     check_executable,
     check_rendered,
+    check_conflicts,
     check_manifest,
     check_config,
     check_yaml,
@@ -471,23 +504,27 @@ QUICK: list[Callable[[Project], Iterable[Result]]] = [
 
 @dataclass
 class Build:
-    """Where the full checks build: a scratch copy of the project and a shared target directory."""
+    """Where the full checks build: in the project itself, as its owner's `make build` would, so
+    that their first build finds the work done. Cargo writes only its own output (the crate's
+    ignored target/, or the target directory given) and, where there is none yet, Cargo.lock;
+    an existing Cargo.lock is only read (`--locked`)."""
 
-    scratch: Path  # the crate's folder in the scratch copy
-    target_dir: Path
-    git_hash: str | None
-    release_binary: Path | None = None
-    # The project's git directory: a build script of the owner's asks git for the commit itself.
-    git_dir: Path | None = None
+    crate: Path
+    target_dir: Path | None  # None: cargo's own choice, the one the owner's builds use
+    locked: bool = False
 
-    def cargo(self, *arguments: str) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "CARGO_TARGET_DIR": str(self.target_dir), "CARGO_TERM_COLOR": "never"}
-        if self.git_hash:
-            env["CCO_GIT_HASH"] = self.git_hash
-        if self.git_dir is not None:
-            env["GIT_DIR"] = str(self.git_dir)
+    def cargo(self, command: str, *arguments: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "CARGO_TERM_COLOR": "never"}
+        if self.target_dir is not None:
+            env["CARGO_TARGET_DIR"] = str(self.target_dir)
+        locked = ["--locked"] if self.locked else []
         return subprocess.run(
-            ["cargo", *arguments], cwd=self.scratch, env=env, capture_output=True, text=True, check=False
+            ["cargo", command, *locked, *arguments],
+            cwd=self.crate,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
         )
 
 
@@ -498,18 +535,67 @@ def cargo_error(result: subprocess.CompletedProcess[str]) -> str:
     return " | ".join((wanted or lines[-3:])[:6])
 
 
-def check_builds(project: Project, build: Build) -> Iterable[Result]:
+# Cargo's words when it could not reach a registry: the machine's problem, not the project's.
+UNREACHABLE = re.compile(
+    r"offline mode|--offline was specified|failed to (?:download|query replaced source|update)|Unable to update "
+    r"(?:registry|the registry)|[Cc]ouldn't resolve host|failed to fetch|Connection (?:refused|timed out)|"
+    r"network failure",
+)
+
+
+def environment_problem(result: subprocess.CompletedProcess[str]) -> str | None:
+    """Why cargo could not work here, when the reason is the machine (no network, an empty
+    offline cache), so the line says skipped instead of blaming the project."""
+    match = UNREACHABLE.search(result.stderr)
+    if match is None:
+        return None
+    return f"cargo could not fetch the dependencies here ({cargo_error(result)}); nothing about the project was judged"
+
+
+def check_lockfile(project: Project, build: Build) -> Result:
+    """An existing Cargo.lock must already hold what Cargo.toml needs: the workflow's release
+    builds use --locked, and validation never rewrites it."""
+    name = project.relative("Cargo.lock")
+    result = build.cargo("metadata", "--locked", "--format-version", "1")
+    if result.returncode == 0:
+        return passed("lockfile", f"{project.whose(name)} holds what Cargo.toml needs")
+    if "--locked" in result.stderr:
+        return failed(
+            "lockfile",
+            f"{project.whose(name)} is out of date with {project.relative('Cargo.toml')} (the workflow's "
+            "--locked build fails): run `cargo update --workspace` in the crate and commit Cargo.lock",
+        )
+    if reason := environment_problem(result):
+        return skipped("lockfile", reason)
+    return failed("lockfile", f"{project.relative('Cargo.toml')}: {cargo_error(result)}")
+
+
+def lockfile_written(project: Project) -> Result:
+    name = project.relative("Cargo.lock")
+    if project.answers.get("commit_lockfile", True):
+        return passed("lockfile", f"{name} written by the build above, with what it resolved: commit it")
+    return passed("lockfile", f"{name} written by the build above (ignored: commit_lockfile is false)")
+
+
+def check_builds(project: Project, build: Build, keep_in: Path) -> Generator[Result, None, Path | None]:
+    """The debug and release builds and the profile cargo used; returns a copy of the release
+    binary (kept in `keep_in`: a shared target directory may be overwritten by the next build)."""
+    manifest = project.whose(project.relative("Cargo.toml"))
+    output = ""
     for check, arguments in [("cargo build", ["build"]), ("cargo build --release", ["build", "--release", "-v"])]:
         result = build.cargo(*arguments)
         if result.returncode != 0:
-            yield failed(check, f"{project.whose(project.relative('Cargo.toml'))}: {cargo_error(result)}")
-            return
+            reason = environment_problem(result)
+            yield skipped(check, reason) if reason else failed(check, f"{manifest}: {cargo_error(result)}")
+            return None
+        output = result.stderr
         yield passed(check, "built")
-    yield profile_result(project, result.stderr)
-    binary = build.target_dir / "release" / project.name
-    # Renders share the target directory: keep this build's binary before another overwrites it.
-    build.release_binary = build.scratch / f".{project.name}.release"
-    shutil.copy2(binary, build.release_binary)
+    yield profile_result(project, output)
+    metadata = json.loads(build.cargo("metadata", "--no-deps", "--format-version", "1").stdout or "{}")
+    target_dir = build.target_dir or Path(metadata.get("target_directory", build.crate / "target"))
+    kept = keep_in / project.name
+    shutil.copy2(target_dir / "release" / project.name, kept)
+    return kept
 
 
 def wanted_profile(answers: dict[str, Any]) -> dict[str, str | None]:
@@ -564,11 +650,10 @@ def profile_result(project: Project, verbose_output: str) -> Result:
     return passed("profile", f"the release build used the answers' profile ({shown}) from {where}")
 
 
-def check_binary(project: Project, build: Build) -> Iterable[Result]:
-    binary = build.release_binary
+def check_binary(project: Project, binary: Path | None, git_hash: str | None) -> Iterable[Result]:
     if binary is None:
         for check in ("size", "symbols", "version"):
-            yield skipped(check, "the release build failed")
+            yield skipped(check, "no release binary: the release build did not succeed above")
         return
 
     limit = float(project.answers.get("size_limit_mb", 15))
@@ -587,7 +672,7 @@ def check_binary(project: Project, build: Build) -> Iterable[Result]:
             passed("symbols", "nm finds no symbols") if count == 0 else failed("symbols", f"nm lists {count} symbols")
         )
 
-    yield version_result(project, binary, build.git_hash)
+    yield version_result(project, binary, git_hash)
 
 
 def version_result(project: Project, binary: Path, git_hash: str | None) -> Result:
@@ -633,26 +718,33 @@ def installed_targets() -> set[str]:
     return {path.name for path in rustlib.iterdir() if (path / "lib").is_dir()} if rustlib.is_dir() else set()
 
 
-def check_cross_targets(project: Project, build: Build, strict: bool) -> Iterable[Result]:
+def check_cross_targets(project: Project, build: Build, built: bool, strict: bool) -> Iterable[Result]:
     host = host_target()
     installed = installed_targets()
     for target in project.answers.get("build_targets", []):
         check = f"target {target}"
         if target == host:
-            if build.release_binary is None:
-                yield skipped(check, "the host: its builds failed above")
+            if not built:
+                yield skipped(check, "the host: its builds did not succeed above")
             else:
                 yield passed(check, "the host: built above")
             continue
         if target in installed:
             result = build.cargo("check", "--target", target)
-            yield (
-                passed(check, "cargo check passed") if result.returncode == 0 else failed(check, cargo_error(result))
-            )
+            if result.returncode == 0:
+                yield passed(check, "cargo check passed")
+            else:
+                reason = environment_problem(result)
+                yield skipped(check, reason) if reason else failed(check, cargo_error(result))
             continue
         result = build.cargo("tree", "--target", target, "-e", "normal", "--depth", "1")
         if result.returncode != 0:
-            yield failed(check, f"the dependency graph does not resolve: {cargo_error(result)}")
+            reason = environment_problem(result)
+            yield (
+                skipped(check, reason)
+                if reason
+                else failed(check, f"the dependency graph does not resolve: {cargo_error(result)}")
+            )
         elif strict:
             yield failed(check, f"not compiled: its standard library is missing (`rustup target add {target}`)")
         else:
@@ -666,13 +758,3 @@ def git_hash(root: Path) -> str | None:
         ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=False
     )
     return result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else None
-
-
-def git_dir(root: Path) -> Path | None:
-    """The git directory of the checkout `root` is in, or None."""
-    if shutil.which("git") is None:
-        return None
-    result = subprocess.run(
-        ["git", "rev-parse", "--absolute-git-dir"], cwd=root, capture_output=True, text=True, check=False
-    )
-    return Path(result.stdout.strip()) if result.returncode == 0 and result.stdout.strip() else None

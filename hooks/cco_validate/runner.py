@@ -12,6 +12,9 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import yaml
+
+from .answers import absolute_source
 from .checks import (
     QUICK,
     Build,
@@ -20,8 +23,9 @@ from .checks import (
     check_binary,
     check_builds,
     check_cross_targets,
-    git_dir,
+    check_lockfile,
     git_hash,
+    lockfile_written,
     skipped,
 )
 
@@ -29,12 +33,11 @@ LEVELS = ("none", "quick", "full")
 MARKS = {"passed": "✓", "failed": "✗", "skipped": "-"}
 
 
-def default_target_dir() -> Path:
-    """One target directory for every validation on this machine, so dependencies compile once."""
-    if configured := os.environ.get("CCO_VALIDATE_TARGET_DIR"):
-        return Path(configured)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "cco-template" / "target"
+def shared_target_dir() -> Path | None:
+    """CCO_VALIDATE_TARGET_DIR, when set: one target directory for many renders (CI, the tests),
+    so dependencies compile once. Unset, cargo chooses, as it does for the owner's own builds."""
+    configured = os.environ.get("CCO_VALIDATE_TARGET_DIR")
+    return Path(configured) if configured else None
 
 
 def line(result: Result) -> str:
@@ -51,19 +54,44 @@ def results_for(project: Project, level: str, strict: bool) -> Iterable[Result]:
     if shutil.which("cargo") is None:
         yield skipped("cargo build", "cargo is not installed (https://rustup.rs); the builds were not checked")
         return
-    # Build a scratch copy: the hooks never write into the project, not even Cargo.lock.
-    with tempfile.TemporaryDirectory(prefix="cco-validate-") as scratch:
-        copy = Path(scratch) / "project"
-        shutil.copytree(project.root, copy, ignore=shutil.ignore_patterns(".git", "target"), symlinks=True)
-        build = Build(
-            scratch=copy / project.crate_dir,
-            target_dir=default_target_dir(),
-            git_hash=git_hash(project.root),
-            git_dir=git_dir(project.root),
-        )
-        yield from check_builds(project, build)
-        yield from check_binary(project, build)
-        yield from check_cross_targets(project, build, strict)
+    build = Build(crate=project.crate, target_dir=shared_target_dir())
+    lockfile = project.crate / "Cargo.lock"
+    had_lockfile = lockfile.is_file()
+    if had_lockfile:
+        result = check_lockfile(project, build)
+        yield result
+        if result.status != "passed":
+            yield skipped("cargo build", "the builds need a usable Cargo.lock first (validation never rewrites it)")
+            return
+        build.locked = True
+    with tempfile.TemporaryDirectory(prefix="cco-validate-") as keep_in:
+        binary = yield from check_builds(project, build, Path(keep_in))
+        if not had_lockfile and lockfile.is_file():
+            yield lockfile_written(project)
+        yield from check_binary(project, binary, git_hash(project.root))
+        yield from check_cross_targets(project, build, binary is not None, strict)
+
+
+def save_answers(project: Project) -> Path:
+    """The answers, kept outside the project: a failed `copier copy` deletes the project it
+    created, and with it every answer typed at the prompts."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    saved = cache / "cco-template" / "answers" / f"{project.root.name}-{stamp}.yml"
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    answers = {
+        name: value for name, value in project.answers.items() if not name.startswith("_") and name != "owned_files"
+    }
+    saved.write_text(yaml.safe_dump(answers, sort_keys=True, allow_unicode=True))
+    return saved
+
+
+def copy_again_command(project: Project, saved: Path, source: str | None, commit: str | None) -> str:
+    reference = f" --vcs-ref {shlex.quote(commit)}" if commit else ""
+    return (
+        f"copier copy --trust --defaults --data-file {shlex.quote(str(saved))}{reference} "
+        f"{shlex.quote(source or 'TEMPLATE')} {shlex.quote(str(project.root))}"
+    )
 
 
 def rerun_command(root: Path, level: str, source: str | None, commit: str | None) -> str:
@@ -110,10 +138,18 @@ def validate(
         f"{counts['skipped']} skipped in {elapsed:.1f} s"
     )
     if counts["failed"]:
-        print(
-            f"Fix what is marked ✗, then check again: {rerun_command(root, level, source, commit)}",
-            file=sys.stderr,
-        )
+        again = rerun_command(root, level, source, commit)
+        if updated:
+            print(f"Fix what is marked ✗, then check again: {again}", file=sys.stderr)
+        else:
+            saved = save_answers(project)
+            print(
+                f"Your answers are saved in {saved}; this renders the same repository again: "
+                f"{copy_again_command(project, saved, source, commit)}\n"
+                f"If Copier created {root} for this copy, it deletes it now (add --no-cleanup to keep it); "
+                f"otherwise fix what is marked ✗, then check again: {again}",
+                file=sys.stderr,
+            )
     return 1 if counts["failed"] else 0
 
 
@@ -157,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             level,
             arguments.strict,
             updated=arguments.after == "update",
-            source=arguments.template or None,
+            source=absolute_source(arguments.template) or None,
             commit=arguments.commit or None,
         )
     except FileNotFoundError as error:

@@ -1,0 +1,38 @@
+"""The answers file Copier writes into a rendered repository: where it is, how the hooks read
+and write it, and where the template it names can be found again."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ANSWERS_FILE = ".copier-answers.yml"
+# A template source that is not a local path: a URL, scp-like git, or Copier's gh:/gl: prefixes.
+REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|[\w.-]+@[\w.-]+:|gh:|gl:)")
+
+
+def load_answers(project: Path) -> tuple[str, dict[str, Any]]:
+    """The answers file's comment header and its answers."""
+    text = (project / ANSWERS_FILE).read_text()
+    header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
+    return header, yaml.safe_load(text) or {}
+
+
+def save_answers(project: Path, header: str, answers: dict[str, Any]) -> None:
+    (project / ANSWERS_FILE).write_text(header + yaml.safe_dump(answers, sort_keys=True, allow_unicode=True))
+
+
+def absolute_source(source: str) -> str:
+    """A local template path as an absolute one. Copier records the path as typed, relative to
+    where the user stood (Copier passes that on as PWD), so `copier update`, run later from
+    inside the project, would look for it in the wrong place. Remote sources stay as they are,
+    and so does a path that cannot be found."""
+    if not source or REMOTE.match(source) or Path(source).is_absolute():
+        return source
+    standing = Path(os.environ.get("PWD") or os.getcwd())
+    candidate = (standing / source).resolve()
+    return str(candidate) if (candidate / "copier.yml").is_file() else source
