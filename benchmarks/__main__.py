@@ -118,6 +118,47 @@ def benchmark_renders(work: Path, rows: list[Row]) -> dict[str, float]:
     return figures
 
 
+def commit_all(project: Path) -> None:
+    run(["git", "init", "-q", "-b", "main"], project)
+    run(["git", "add", "-A"], project)
+    run(["git", "-c", "user.name=b", "-c", "user.email=b@example.invalid", "commit", "-q", "-m", "render"], project)
+
+
+def benchmark_first_build(work: Path, rows: list[Row]) -> dict[str, float]:
+    """From `copier copy` to a built release binary, the way a new owner goes (copy with full
+    validation, first commit, `make build`, `make release`), beside bare cargo builds of the
+    same tree. Validation builds where the owner builds, so their builds reuse its work."""
+    figures: dict[str, float] = {}
+    validated = work / "first-validated"
+    figures["copy"] = render(validated, "full", {"CCO_VALIDATE_TARGET_DIR": ""})
+    commit_all(validated)
+    figures["make-build"] = timed(["make", "build"], validated / "cco")
+    figures["make-release"] = timed(["make", "release"], validated / "cco")
+    bare = work / "first-bare"
+    render(bare, "none")
+    commit_all(bare)
+    figures["bare-debug"] = timed(["cargo", "build"], bare / "cco")
+    figures["bare-release"] = timed(["cargo", "build", "--release"], bare / "cco")
+    validated_total = figures["copy"] + figures["make-build"] + figures["make-release"]
+    bare_total = figures["bare-debug"] + figures["bare-release"]
+    rows.append(
+        Row(
+            "new repository to release binary, validated",
+            "copier copy (full) ; git commit ; make build ; make release",
+            f"{validated_total:.1f} s (copy {figures['copy']:.1f} s, then make build {figures['make-build']:.1f} s, "
+            f"make release {figures['make-release']:.1f} s)",
+        )
+    )
+    rows.append(
+        Row(
+            "the same tree, bare builds",
+            "cargo build ; cargo build --release (empty target dir)",
+            f"{bare_total:.1f} s (debug {figures['bare-debug']:.1f} s, release {figures['bare-release']:.1f} s)",
+        )
+    )
+    return figures
+
+
 def benchmark_builds(work: Path, rows: list[Row]) -> dict[str, float]:
     project = work / "project"
     render(project, "none")
@@ -324,6 +365,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="cco-benchmarks-") as scratch:
         work = Path(scratch)
         renders = benchmark_renders(work, rows)
+        first = benchmark_first_build(work, rows)
         builds = benchmark_builds(work, rows)
         image = {} if arguments.no_image else benchmark_image(work, rows)
     suite = {} if arguments.no_suite else benchmark_suite(rows)
@@ -340,6 +382,15 @@ def main() -> int:
         ),
         ("quick validation <= 10 s (render included)", verdict(renders["quick"], 10, "s")),
         ("render without validation <= 2 s", verdict(renders["none"], 2, "s")),
+        (
+            "copy to release binary within 1.25x of bare cargo builds (validation's builds reused)",
+            verdict(
+                (first["copy"] + first["make-build"] + first["make-release"])
+                / (first["bare-debug"] + first["bare-release"]),
+                1.25,
+                "x",
+            ),
+        ),
         ("the template's fast tests <= 30 s, one process", verdict(suite.get("fast"), 30, "s")),
         ("the template's fast tests <= 30 s, `-n auto`", verdict(suite.get("fast-parallel"), 30, "s")),
     ]

@@ -35,6 +35,7 @@ from conftest import (
     render,
     run,
 )
+from terminal import asked_questions, drive_in_terminal
 
 VALIDATE = ROOT / "hooks" / "validate.py"
 
@@ -343,6 +344,23 @@ def test_a_relative_destination_is_validated_where_it_is(tmp_path: Path, destina
     assert f"validating {project} (level quick)" in result.stdout
     assert " 0 failed" in result.stdout
     assert (project / ".copier-answers.yml").is_file()
+
+
+@pytest.mark.slow  # a prompt at a time, half a second each
+def test_the_readmes_interactive_copy_into_a_relative_destination(tmp_path: Path, copier_yml: dict[str, Any]) -> None:
+    """`copier copy --trust TEMPLATE my-cco`, as the README writes it, typed at a terminal: every
+    question asked, each default taken with Enter, the render validated where it is and kept."""
+    template = copy_template(tmp_path / "template")
+    status, shown = drive_in_terminal(
+        [sys.executable, "-m", "copier", "copy", "--trust", str(template), "my-cco"],
+        tmp_path,
+        {"CCO_VALIDATE": "quick", "TERM": "xterm", "COLUMNS": "200"},
+    )
+    assert status == 0, shown
+    questions = {name for name, details in copier_yml.items() if isinstance(details, dict) and "help" in details}
+    assert asked_questions(shown, copier_yml) == questions - {"owned_files"}
+    assert f"validating {tmp_path / 'my-cco'} (level quick)" in shown.replace("\r\n", "\n")
+    assert (tmp_path / "my-cco" / ".copier-answers.yml").is_file()
 
 
 def test_a_copy_whose_validation_fails_exits_non_zero_and_says_why(
