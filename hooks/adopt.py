@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         owned = owned_files(project, rendered)
         added = sorted(files_below(rendered) - {ANSWERS_FILE} - set(owned))
     answers["owned_files"] = owned
-    answers["_src_path"] = absolute_source(str(answers.get("_src_path", "")))
+    answers["_src_path"] = absolute_source(str(answers.get("_src_path", "")), arguments.template.resolve())
     save_answers(project, header, answers)
     if not owned:
         return 0

@@ -338,3 +338,29 @@ def test_no_template_file_disappears_without_a_migration(copier_yml: dict[str, A
     assert not gone, f"{gone}: gone from template/ with no move-file migration (docs/UPDATING.md) nor 'dropped:'"
     new = sorted(current - released)
     assert not new, f"{new}: add to tests/released-template-files.txt"
+
+
+def test_a_relative_template_path_is_recorded_so_that_update_finds_it(released: Path, tmp_path: Path) -> None:
+    """`copier copy --trust template my-cco` from where the template is: Copier records the
+    path as typed, and `copier update` runs from inside the project, where it means nothing."""
+    shutil.copytree(released, tmp_path / "cco-template", symlinks=True)
+    copier_cli("copy", "--trust", "--defaults", "--vcs-ref", "0.1.0", "cco-template", "my-cco", cwd=tmp_path)
+    project = tmp_path / "my-cco"
+    assert answers(project)["_src_path"] == str(tmp_path / "cco-template")
+    git_init(project)
+    copier_cli("update", "--trust", "--defaults", cwd=project)
+    assert answers(project)["_commit"] == "0.2.0"
+
+
+def test_recopy_without_a_terminal_keeps_what_is_there(project: Path) -> None:
+    """Without --overwrite, recopy asks nothing and replaces nothing (the answers file included);
+    it only adds what is missing."""
+    makefile = project / "cco" / "Makefile"
+    makefile.write_text(makefile.read_text() + "\n# mine\n")
+    (project / "cco" / "install.sh").unlink()
+    commit(project, "my edits")
+    recorded = (project / ".copier-answers.yml").read_text()
+    copier_cli("recopy", "--trust", "--defaults", cwd=project)
+    assert makefile.read_text().endswith("\n# mine\n")
+    assert (project / "cco" / "install.sh").is_file(), "what is missing is rendered"
+    assert (project / ".copier-answers.yml").read_text() == recorded

@@ -3,8 +3,8 @@ and write it, and where the template it names can be found again."""
 
 from __future__ import annotations
 
-import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +26,21 @@ def save_answers(project: Path, header: str, answers: dict[str, Any]) -> None:
     (project / ANSWERS_FILE).write_text(header + yaml.safe_dump(answers, sort_keys=True, allow_unicode=True))
 
 
-def absolute_source(source: str) -> str:
+def absolute_source(source: str, checkout: Path) -> str:
     """A local template path as an absolute one. Copier records the path as typed, relative to
-    where the user stood (Copier passes that on as PWD), so `copier update`, run later from
-    inside the project, would look for it in the wrong place. Remote sources stay as they are,
-    and so does a path that cannot be found."""
+    where the user stood, so `copier update`, run later from inside the project, would look for
+    it in the wrong place. `checkout` is what Copier rendered: the clone of a git template, whose
+    `origin` git recorded as an absolute path, or else the template's directory itself. Remote
+    sources stay as they are, and so does a path that cannot be found."""
     if not source or REMOTE.match(source) or Path(source).is_absolute():
         return source
-    standing = Path(os.environ.get("PWD") or os.getcwd())
-    candidate = (standing / source).resolve()
-    return str(candidate) if (candidate / "copier.yml").is_file() else source
+
+    def git(*arguments: str) -> str:
+        done = subprocess.run(["git", "-C", str(checkout), *arguments], capture_output=True, text=True, check=False)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    clone = git("rev-parse", "--show-toplevel") == str(checkout.resolve())
+    candidate = Path(git("remote", "get-url", "origin")) if clone else checkout
+    if candidate.is_absolute() and (candidate / "copier.yml").is_file():
+        return str(candidate.resolve())
+    return source

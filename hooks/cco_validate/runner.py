@@ -193,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             level,
             arguments.strict,
             updated=arguments.after == "update",
-            source=absolute_source(arguments.template) or None,
+            source=absolute_source(arguments.template or "", Path(__file__).resolve().parents[2]) or None,
             commit=arguments.commit or None,
         )
     except FileNotFoundError as error:
