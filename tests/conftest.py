@@ -155,8 +155,20 @@ def run(
 def git_init(path: Path) -> None:
     """Makes `path` a git repository with one commit, as a user's new repository is."""
     run(["git", "init", "-q", "-b", "main"], path)
-    run(["git", "add", "-A"], path)
-    run(["git", "commit", "-q", "-m", "Generated from the cco template"], path, env=GIT_IDENTITY)
+    commit(path, "Generated from the cco template")
+
+
+def commit(project: Path, message: str) -> None:
+    """Commits everything in `project`, as its owner would."""
+    run(["git", "add", "-A"], project)
+    run(["git", "commit", "-q", "-m", message], project, env=GIT_IDENTITY)
+
+
+def answers(project: Path) -> dict[str, Any]:
+    """The project's answers file, parsed."""
+    loaded = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert isinstance(loaded, dict)
+    return loaded
 
 
 def render(copie: Any, **answers: Any) -> Project:

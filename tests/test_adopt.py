@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from cco_validate import checks
 from conftest import (
     DEFAULT_ANSWERS,
-    GIT_IDENTITY,
     ROOT,
     Renders,
+    answers,
+    commit,
     commit_template,
     copier_cli,
     files_of,
@@ -49,17 +49,6 @@ ADDED = {
     "cco/docs/CROSS_COMPILE.md",
     "cco/scripts/analyze-size.sh",
 }
-
-
-def commit(project: Path, message: str) -> None:
-    run(["git", "add", "-A"], project)
-    run(["git", "commit", "-q", "-m", message], project, env=GIT_IDENTITY)
-
-
-def answers(project: Path) -> dict[str, Any]:
-    loaded = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    assert isinstance(loaded, dict)
-    return loaded
 
 
 @pytest.fixture(scope="module")

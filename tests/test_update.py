@@ -18,12 +18,12 @@ from typing import Any
 
 import copier
 import pytest
-import yaml
 
 from conftest import (
     DEFAULT_ANSWERS,
-    GIT_IDENTITY,
     ROOT,
+    answers,
+    commit,
     commit_template,
     copier_cli,
     files_of,
@@ -68,17 +68,6 @@ def update(project: Path, capfd: pytest.CaptureFixture[str], validate: str = "no
         copier.run_update(project, defaults=True, unsafe=True, overwrite=True, **options)
     printed = capfd.readouterr()
     return printed.out + printed.err
-
-
-def commit(project: Path, message: str) -> None:
-    run(["git", "add", "-A"], project)
-    run(["git", "commit", "-q", "-m", message], project, env=GIT_IDENTITY)
-
-
-def answers(project: Path) -> dict[str, Any]:
-    loaded = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    assert isinstance(loaded, dict)
-    return loaded
 
 
 @pytest.fixture(scope="session")
