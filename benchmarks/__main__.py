@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "docs" / "BENCHMARKS.md"
 PODMAN = ["podman"]
@@ -274,14 +276,20 @@ def benchmark_image(work: Path, rows: list[Row]) -> dict[str, float]:
     if shutil.which("podman") is None:
         rows.append(Row("container image", "podman build", "skipped: podman is not installed"))
         return {}
+    defaults = yaml.safe_load((ROOT / "copier.yml").read_text())
+    release, rust = defaults["debian_release"]["default"], defaults["rust_version"]["default"]
+    runtime = f"docker.io/library/debian:{release}-slim"
     exists = subprocess.run(
-        [*PODMAN, "image", "exists", "docker.io/library/rust:1.95"], env={**os.environ, **PODMAN_ENV}, check=False
+        [*PODMAN, "image", "exists", f"docker.io/library/rust:{rust}-slim-{release}"],
+        env={**os.environ, **PODMAN_ENV},
+        check=False,
     )
     if exists.returncode != 0:
         rows.append(Row("container image", "podman build", "skipped: no base images (run .ci/base-images)"))
         return {}
     project = work / "image-project"
     render(project, "none")
+    run(["cargo", "generate-lockfile"], project / "cco")  # the owner commits it; the build is --locked
     tag = "localhost/cco-benchmark:latest"
     build = [
         *PODMAN,
@@ -304,7 +312,7 @@ def benchmark_image(work: Path, rows: list[Row]) -> dict[str, float]:
     size = int(run([*PODMAN, "image", "inspect", "--format", "{{.Size}}", tag], ROOT, PODMAN_ENV).stdout)
     base = int(
         run(
-            [*PODMAN, "image", "inspect", "--format", "{{.Size}}", "docker.io/library/debian:bookworm-slim"],
+            [*PODMAN, "image", "inspect", "--format", "{{.Size}}", runtime],
             ROOT,
             PODMAN_ENV,
         ).stdout
@@ -322,7 +330,7 @@ def benchmark_image(work: Path, rows: list[Row]) -> dict[str, float]:
         Row(
             "image size",
             "podman image inspect",
-            f"{megabytes(size)}, of which {megabytes(size - base)} on top of debian:bookworm-slim",
+            f"{megabytes(size)}, of which {megabytes(size - base)} on top of debian:{release}-slim",
         )
     )
     subprocess.run([*PODMAN, "rmi", "-f", tag], env={**os.environ, **PODMAN_ENV}, capture_output=True, check=False)

@@ -59,6 +59,7 @@ DEFAULT_ANSWERS: dict[str, Any] = {
     "cache_ttl_hours": 48,
     "build_targets": ["x86_64-unknown-linux-gnu", "x86_64-apple-darwin", "aarch64-apple-darwin"],
     "docker": True,
+    "debian_release": "trixie",
     "image_scan": False,
     "compose": True,
     "install_dir": "/usr/local/bin",

@@ -101,6 +101,14 @@ QUICK_BREAKAGES = [
         "✗ makefile: cco/Makefile lacks the specification's targets lint: add them",
     ),
     (
+        "ports-changed-in-one-place",
+        lambda p: break_config(
+            p.root / "config/orchestra-config.json", {"server": {"proxy_port": 9000, "dashboard_port": 3939}}
+        ),
+        "✗ ports: config/orchestra-config.json serves 9000 and 3939, but cco/Dockerfile (EXPOSE) has 8888 and 3939; "
+        "cco/docker-compose.yml (ports) has 8888 and 3939: change them together",
+    ),
+    (
         "lockfile-ignored",
         lambda p: (p.root / ".gitignore").write_text((p.root / ".gitignore").read_text() + "Cargo.lock\n"),
         "✗ gitignore: cco/Cargo.lock is ignored: the answers commit it (.gitignore)",

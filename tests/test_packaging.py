@@ -21,7 +21,9 @@ from typing import Any
 import pytest
 import yaml
 
+from cco_validate import checks
 from conftest import (
+    DEFAULT_ANSWERS,
     GIT_IDENTITY,
     ROOT,
     Project,
@@ -161,7 +163,8 @@ def test_compose_file_follows_the_specification(renders: Renders) -> None:
     compose = yaml.safe_load(text)
     assert "version" not in compose, "the version: line is deprecated"
     service = compose["services"]["cco"]
-    assert service["ports"] == ["8888:8888", "3939:3939"]
+    published = "${CCO_PUBLISH_ADDRESS:-127.0.0.1}"
+    assert service["ports"] == [f"{published}:8888:8888", f"{published}:3939:3939"], "this machine only"
     assert service["working_dir"] == "/workspace"
     assert service["restart"] == "unless-stopped"
     assert service["healthcheck"]["test"] == ["CMD", "cco", "health"]
@@ -186,12 +189,12 @@ def test_install_sh_installs_into_a_prefix_and_the_binary_runs(
 ) -> None:
     result = run(["./install.sh", "--prefix", str(tmp_path)], default_project.crate, env=cargo_env)
     assert result.stdout.splitlines()[:4] == [
-        "🔨 Building CCO...",
+        "🔨 Building cco...",
         "🔪 Stripping symbols...",
         f"📦 Installing to {tmp_path}/bin...",
-        "✅ CCO installed successfully!",
+        "✅ cco installed successfully!",
     ]
-    assert "  cco run          # Start CCO" in result.stdout
+    assert "  cco run          # Start cco" in result.stdout
     assert "  cco stats        # View analytics" in result.stdout
     assert "  cco --help       # Show all commands" in result.stdout
     installed = tmp_path / "bin" / "cco"
@@ -202,16 +205,42 @@ def test_install_sh_installs_into_a_prefix_and_the_binary_runs(
     run(["./install.sh"], default_project.crate, env={**cargo_env, "PREFIX": str(other)})
     assert (other / "bin" / "cco").is_file()
 
+    # A relative prefix is taken from where the user stands, here the repository root.
+    relative = f"relprefix-{tmp_path.name}"
+    try:
+        run(["cco/install.sh", "--prefix", relative], default_project.root, env=cargo_env)
+        assert (default_project.root / relative / "bin" / "cco").is_file()
+        assert not (default_project.crate / relative).exists()
+    finally:
+        shutil.rmtree(default_project.root / relative, ignore_errors=True)
+
 
 def test_install_sh_says_when_cargo_is_missing(renders: Renders, tmp_path: Path) -> None:
     project = renders()
     bare = tmp_path / "bin"
     bare.mkdir()
-    for name in ["bash", "dirname", "sed"]:
+    for name in ["bash", "dirname", "id"]:
         (bare / name).symlink_to(shutil.which(name) or f"/bin/{name}")
     result = run(["./install.sh"], project.crate, env={"PATH": str(bare)}, check=False)
     assert result.returncode == 1
     assert "error: cargo is not installed. Install Rust from https://rustup.rs" in result.stderr
+    assert "(nothing was installed)" in result.stderr
+
+
+def test_install_sh_under_sudo_refuses_to_build_as_root(renders: Renders, tmp_path: Path) -> None:
+    """sudo's secure_path has no ~/.cargo/bin, and a build as root leaves root-owned files."""
+    if os.getuid() != 0:
+        pytest.skip("the tests do not run as root here, so sudo cannot be imitated")
+    project = renders()
+    result = run(
+        ["./install.sh", "--prefix", str(tmp_path)],
+        project.crate,
+        env={"SUDO_USER": "someone", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "run ./install.sh as yourself, without sudo" in result.stderr
+    assert not (tmp_path / "bin").exists(), "nothing was installed"
 
 
 def test_install_sh_refuses_unknown_arguments(renders: Renders) -> None:
@@ -279,6 +308,11 @@ def test_cross_compile_guide_verification_holds_for_the_linux_binary(
 # ---------------------------------------------------------------- the image, for real
 
 
+# The images the default Dockerfile names, which .ci/base-images makes under those names.
+RUNTIME_IMAGE = f"docker.io/library/debian:{DEFAULT_ANSWERS['debian_release']}-slim"
+BUILDER_IMAGE = f"docker.io/library/rust:{DEFAULT_ANSWERS['rust_version']}-slim-{DEFAULT_ANSWERS['debian_release']}"
+
+
 def podman(*arguments: str, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
     return run(["podman", *arguments], ROOT, env={"CONTAINERS_CONF": str(PODMAN_CONF)}, check=check, timeout=timeout)
 
@@ -287,7 +321,7 @@ def podman(*arguments: str, check: bool = True, timeout: float = 1800) -> subpro
 def podman_ready() -> None:
     if shutil.which("podman") is None:
         pytest.skip("podman is not installed: apt-get install podman runc (.ci/run does)")
-    for image in ["docker.io/library/debian:bookworm-slim", "docker.io/library/rust:1.95"]:
+    for image in [RUNTIME_IMAGE, BUILDER_IMAGE]:
         if podman("image", "exists", image, check=False).returncode != 0:
             pytest.skip(f"{image} is missing: run .ci/base-images (no registry is reachable here)")
 
@@ -305,6 +339,7 @@ def build_image(project: Project, tag: str) -> str:
 @pytest.fixture(scope="module")
 def image(podman_ready: None, copie_session: Any) -> Iterator[tuple[Project, str]]:
     project = render(copie_session)
+    run(["cargo", "generate-lockfile"], project.crate)  # the owner commits it; the build is --locked
     git_init(project.root)
     tag = f"localhost/cco-template-test:{uuid.uuid4().hex[:8]}"
     build_image(project, tag)
@@ -334,7 +369,7 @@ def test_image_starts_healthy_as_non_root_and_answers_on_both_ports(
     assert inspected["Healthcheck"]["Test"] == ["CMD", "cco", "health"], "docker format keeps the HEALTHCHECK"
     config = inspected["Config"]
     assert config["Entrypoint"] == ["cco"] and config["Cmd"] == ["run"]
-    assert "ANTHROPIC_API_KEY=" in config["Env"]
+    assert not [variable for variable in config["Env"] if variable.startswith(("ANTHROPIC_API_KEY=", "CCO_PROXY"))]
 
     proxy, dashboard = free_port(), free_port()
     container = f"cco-test-{uuid.uuid4().hex[:8]}"
@@ -351,10 +386,28 @@ def test_image_starts_healthy_as_non_root_and_answers_on_both_ports(
         podman("rm", "-f", container, check=False)
 
     size = int(podman("image", "inspect", "--format", "{{.Size}}", tag).stdout)
-    base = int(podman("image", "inspect", "--format", "{{.Size}}", "docker.io/library/debian:bookworm-slim").stdout)
+    base = int(podman("image", "inspect", "--format", "{{.Size}}", RUNTIME_IMAGE).stdout)
     record_property("image_bytes", size)
-    print(f"image {tag}: {size / 1e6:.1f} MB, {(size - base) / 1e6:.1f} MB on top of debian:bookworm-slim")
+    print(f"image {tag}: {size / 1e6:.1f} MB, {(size - base) / 1e6:.1f} MB on top of {RUNTIME_IMAGE}")
     assert size - base < 40e6, "the runtime stage adds only ca-certificates and the binary"
+
+
+@pytest.mark.slow
+def test_the_images_binary_needs_no_newer_glibc_than_its_runtime(image: tuple[Project, str], tmp_path: Path) -> None:
+    """Both stages are one Debian release, so the binary the builder links runs on the runtime's
+    glibc: the same comparison full validation makes, on the binary the image ships."""
+    _, tag = image
+    container = podman("create", tag).stdout.strip()
+    try:
+        podman("cp", f"{container}:/usr/local/bin/cco", str(tmp_path / "cco"))
+    finally:
+        podman("rm", "-f", container, check=False)
+    needed = checks.highest_glibc(run(["objdump", "-T", str(tmp_path / "cco")], tmp_path).stdout)
+    ldd = podman("run", "--rm", "--entrypoint", "ldd", tag, "--version").stdout.splitlines()[0]
+    runtime = tuple(int(part) for part in ldd.split()[-1].split("."))
+    assert needed is not None and needed <= runtime, f"needs GLIBC {needed}, the runtime has {ldd}"
+    expected = checks.GLIBC_OF_RELEASE[str(DEFAULT_ANSWERS["debian_release"])]
+    assert runtime == expected, f"the stand-in runtime is {ldd}: not {DEFAULT_ANSWERS['debian_release']}'s"
 
 
 @pytest.mark.slow
@@ -386,6 +439,7 @@ def test_compose_comes_up_healthy_and_its_volume_survives_down_and_up(
     compose_tool = tool("podman-compose", "podman-compose")
     proxy, dashboard = free_port(), free_port()
     project = render(copie, proxy_port=proxy, dashboard_port=dashboard)
+    run(["cargo", "generate-lockfile"], project.crate)  # the owner commits it; the build is --locked
     git_init(project.root)
     name = f"ccotest{uuid.uuid4().hex[:8]}"
     env = {"CONTAINERS_CONF": str(PODMAN_CONF), "COMPOSE_PROJECT_NAME": name}

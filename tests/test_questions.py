@@ -60,7 +60,7 @@ BAD_ANSWERS = [
     ({"crate_dir": "config"}, "crate_dir", "belongs to the repository layout"),
     ({"rust_version": "1.75"}, "rust_version", "1.85 or newer"),
     ({"rust_version": "stable"}, "rust_version", "must look like 1.95"),
-    ({"size_limit_mb": 0}, "size_limit_mb", "positive number"),
+    ({"size_limit_mb": 0}, "size_limit_mb", "above 0 and at most 100000"),
     ({"codegen_units": 0}, "codegen_units", "from 1 to 256"),
     ({"cache_ttl_hours": 0}, "cache_ttl_hours", "positive whole number"),
     ({"install_dir": "bin"}, "install_dir", "absolute path"),

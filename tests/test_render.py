@@ -187,13 +187,18 @@ ANSWER_EFFECTS: list[tuple[dict[str, Any], set[str], dict[str, list[str]]]] = [
         {"cco/Makefile": ["SIZE_LIMIT_BYTES := 2500000", "SIZE_LIMIT_MB    := 2.5"]},
     ),
     (
+        {"debian_release": "bookworm"},
+        {"cco/Dockerfile", "README.md"},
+        {"cco/Dockerfile": ["ARG DEBIAN_RELEASE=bookworm"], "README.md": ["rust:1.95-slim-bookworm"]},
+    ),
+    (
         {"proxy_port": 9000},
         {"config/orchestra-config.json", "README.md", "cco/Dockerfile", "cco/docker-compose.yml"},
         {
             "config/orchestra-config.json": ['"proxy_port": 9000'],
             "README.md": ["proxy on port 9000"],
-            "cco/Dockerfile": ["CCO_PROXY_PORT=9000", "EXPOSE 9000 3939"],
-            "cco/docker-compose.yml": ['"9000:9000"'],
+            "cco/Dockerfile": ["EXPOSE 9000 3939"],
+            "cco/docker-compose.yml": [':-127.0.0.1}:9000:9000"'],
         },
     ),
     (
@@ -201,7 +206,7 @@ ANSWER_EFFECTS: list[tuple[dict[str, Any], set[str], dict[str, list[str]]]] = [
         {"config/orchestra-config.json", "README.md", "cco/Dockerfile", "cco/docker-compose.yml"},
         {
             "config/orchestra-config.json": ['"dashboard_port": 4000'],
-            "cco/Dockerfile": ["CCO_DASHBOARD_PORT=4000"],
+            "cco/Dockerfile": ["EXPOSE 8888 4000"],
         },
     ),
     (
@@ -219,15 +224,15 @@ ANSWER_EFFECTS: list[tuple[dict[str, Any], set[str], dict[str, list[str]]]] = [
     ),
     (
         {"commit_lockfile": False},
-        {".gitignore", "README.md", ".github/workflows/build.yml"},
-        {".gitignore": ["\nCargo.lock\n"]},
+        {".gitignore", "README.md", ".github/workflows/build.yml", "cco/Dockerfile"},
+        {".gitignore": ["\nCargo.lock\n"], "cco/Dockerfile": ["Cargo.lock* ./", "cargo build --release \\"]},
     ),
     (
         {"install_dir": "/opt/cco/bin"},
         {"cco/Makefile", "cco/install.sh", "README.md"},
         {
             "cco/Makefile": ["BINDIR           ?= /opt/cco/bin"],
-            "cco/install.sh": ["install_dir=/opt/cco/bin"],
+            "cco/install.sh": ["install_dir='/opt/cco/bin'"],
         },
     ),
     (

@@ -389,6 +389,47 @@ def check_config(project: Project) -> Iterable[Result]:
     yield (failed("config", f"{CONFIG}: {problem}") if problem else passed("config", f"{CONFIG} matches the schema"))
 
 
+def check_ports(project: Project) -> Iterable[Result]:
+    """One pair of ports everywhere: the configuration the binary embeds, the Dockerfile's
+    EXPOSE and compose's published ports (the README says to change them together)."""
+    if not project.app:
+        yield skipped("ports", "the configuration is the crate's own (app is false)")
+        return
+    try:
+        server = json.loads((project.root / CONFIG).read_text())["server"]
+        served = [int(server["proxy_port"]), int(server["dashboard_port"])]
+    except (OSError, ValueError, KeyError, TypeError):
+        yield skipped("ports", f"{CONFIG} names no ports (see config)")
+        return
+    elsewhere = {}
+    dockerfile = project.relative("Dockerfile")
+    if dockerfile in managed_files(project):
+        exposed = re.search(r"^EXPOSE\s+(.+)$", (project.root / dockerfile).read_text(), flags=re.MULTILINE)
+        elsewhere[f"{dockerfile} (EXPOSE)"] = [int(port) for port in exposed.group(1).split()] if exposed else []
+    compose_file = project.relative("docker-compose.yml")
+    if compose_file in managed_files(project):
+        try:
+            services = (yaml.safe_load((project.root / compose_file).read_text()) or {}).get("services") or {}
+            published = [
+                str(port).rsplit(":", 1)[-1] for service in services.values() for port in service.get("ports", [])
+            ]
+            elsewhere[f"{compose_file} (ports)"] = [int(port) for port in published]
+        except (yaml.YAMLError, AttributeError, ValueError):
+            elsewhere[f"{compose_file} (ports)"] = []
+    wrong = {where: ports for where, ports in elsewhere.items() if ports != served}
+    if wrong:
+        described = "; ".join(
+            f"{where} has {' and '.join(map(str, ports)) or 'none'}" for where, ports in wrong.items()
+        )
+        yield failed(
+            "ports",
+            f"{CONFIG} serves {served[0]} and {served[1]}, but {described}: change them together (`copier update "
+            f"--trust --defaults --data proxy_port=... --data dashboard_port=...` changes all of them)",
+        )
+    else:
+        yield passed("ports", f"{', '.join([CONFIG, *elsewhere])}: all {served[0]} and {served[1]}")
+
+
 def check_manifest(project: Project) -> Iterable[Result]:
     """Cargo.toml parses, and builds the binary the answers name."""
     name = project.relative("Cargo.toml")
@@ -489,6 +530,7 @@ QUICK: list[Callable[[Project], Iterable[Result]]] = [
     check_conflicts,
     check_manifest,
     check_config,
+    check_ports,
     check_yaml,
     check_matrix,
     check_makefile,
@@ -652,7 +694,7 @@ def profile_result(project: Project, verbose_output: str) -> Result:
 
 def check_binary(project: Project, binary: Path | None, git_hash: str | None) -> Iterable[Result]:
     if binary is None:
-        for check in ("size", "symbols", "version"):
+        for check in ("size", "symbols", "glibc", "version"):
             yield skipped(check, "no release binary: the release build did not succeed above")
         return
 
@@ -672,7 +714,40 @@ def check_binary(project: Project, binary: Path | None, git_hash: str | None) ->
             passed("symbols", "nm finds no symbols") if count == 0 else failed("symbols", f"nm lists {count} symbols")
         )
 
+    yield glibc_result(project, binary)
     yield version_result(project, binary, git_hash)
+
+
+# The glibc of each Debian release the image can run on (`ldd --version` in debian:<release>-slim).
+GLIBC_OF_RELEASE = {"bookworm": (2, 36), "trixie": (2, 41)}
+
+
+def highest_glibc(dynamic_symbols: str) -> tuple[int, int] | None:
+    """The highest GLIBC_x.y version `objdump -T` lists, or None for a binary that needs none."""
+    versions = [(int(major), int(minor)) for major, minor in re.findall(r"GLIBC_(\d+)\.(\d+)", dynamic_symbols)]
+    return max(versions) if versions else None
+
+
+def glibc_result(project: Project, binary: Path) -> Result:
+    """The release binary runs on the image's Debian release: it needs no newer glibc than that
+    release's (a binary built against a newer one dies at start: version `GLIBC_2.xx' not found)."""
+    if not project.answers.get("docker", True):
+        return skipped("glibc", "docker is false: no image to run the binary in")
+    release = str(project.answers.get("debian_release", "trixie"))
+    if shutil.which("objdump") is None:
+        return skipped("glibc", "objdump is not installed (binutils)")
+    listed = subprocess.run(["objdump", "-T", str(binary)], capture_output=True, text=True, check=False).stdout
+    needed, available = highest_glibc(listed), GLIBC_OF_RELEASE[release]
+    shown = f"{available[0]}.{available[1]}"
+    if needed is None:
+        return passed("glibc", f"the release binary needs no glibc symbols; debian:{release}-slim has {shown}")
+    if needed > available:
+        return failed(
+            "glibc",
+            f"the release binary built here needs GLIBC_{needed[0]}.{needed[1]}, newer than debian:{release}-slim's "
+            f"{shown}: it would not start there (the image builds its own, in rust:<version>-slim-{release})",
+        )
+    return passed("glibc", f"the release binary needs GLIBC_{needed[0]}.{needed[1]}; debian:{release}-slim has {shown}")
 
 
 def version_result(project: Project, binary: Path, git_hash: str | None) -> Result:
