@@ -190,6 +190,12 @@ def files_of(root: Path) -> dict[str, bytes]:
     }
 
 
+def clean_env(home: Path, **variables: str) -> dict[str, str]:
+    """The process environment without CCO_* settings, with a private CCO_HOME."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("CCO_")}
+    return {**env, "CCO_HOME": str(home), **variables}
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -23,6 +22,7 @@ from conftest import (
     Project,
     break_config,
     cargo_build,
+    clean_env,
     free_port,
     get_json,
     git_init,
@@ -35,12 +35,6 @@ from conftest import (
 pytestmark = pytest.mark.slow
 
 TODAY = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
-
-
-def clean_env(home: Path, **variables: str) -> dict[str, str]:
-    """The process environment without CCO_* settings, with a private CCO_HOME."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("CCO_")}
-    return {**env, "CCO_HOME": str(home), **variables}
 
 
 def test_version_shows_the_commit_and_the_build_date(default_project: Project, default_binary: Path) -> None:

@@ -171,9 +171,9 @@ ANSWER_EFFECTS: list[tuple[dict[str, Any], set[str], dict[str, list[str]]]] = [
     ),
     ({"edition": "2024"}, {"cco/Cargo.toml"}, {"cco/Cargo.toml": ['edition = "2024"']}),
     (
-        {"rust_version": "1.88"},
+        {"rust_version": "1.90"},
         {"cco/Cargo.toml", "cco/Dockerfile", "README.md"},
-        {"cco/Cargo.toml": ['rust-version = "1.88"'], "cco/Dockerfile": ["ARG RUST_VERSION=1.88"]},
+        {"cco/Cargo.toml": ['rust-version = "1.90"'], "cco/Dockerfile": ["ARG RUST_VERSION=1.90"]},
     ),
     ({"license": "MIT"}, {"cco/Cargo.toml"}, {"cco/Cargo.toml": ['license = "MIT"']}),
     (

@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 /// GETs `http://host:port/health`, returning the body when the answer is 200 OK.
 pub async fn check(host: &str, port: u16, timeout: Duration) -> Result<String> {
     let address = format!("{host}:{port}");
-    let (status, body) = tokio::time::timeout(timeout, get(&address))
+    let (status, body) = tokio::time::timeout(timeout, get(&address, "/health"))
         .await
         .with_context(|| format!("{address}: no answer within {} s", timeout.as_secs_f32()))??;
     if status != StatusCode::OK {
@@ -24,14 +24,25 @@ pub async fn check(host: &str, port: u16, timeout: Duration) -> Result<String> {
     Ok(body)
 }
 
-async fn get(address: &str) -> Result<(StatusCode, String)> {
+/// The counts a running instance holds, from its dashboard's `/api/stats` (within a second).
+pub async fn stats(host: &str, port: u16) -> Result<crate::stats::Stats> {
+    let address = format!("{host}:{port}");
+    let (status, body) =
+        tokio::time::timeout(Duration::from_secs(1), get(&address, "/api/stats")).await??;
+    if status != StatusCode::OK {
+        bail!("{address}: /api/stats answered {status}");
+    }
+    crate::stats::Stats::from_api(&body)
+}
+
+async fn get(address: &str, path: &str) -> Result<(StatusCode, String)> {
     let stream = TcpStream::connect(address)
         .await
         .with_context(|| format!("{address}: cannot connect"))?;
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(connection);
-    let request = Request::get("/health")
+    let request = Request::get(path)
         .header(header::HOST, address)
         .body(Empty::<Bytes>::new())?;
     let response = sender

@@ -6,7 +6,8 @@ mod health;
 mod server;
 mod stats;
 
-use std::io::IsTerminal;
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write as _};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -118,15 +119,17 @@ fn execute(command: Command, settings: Settings) -> Result<ExitCode> {
             };
             let runtime = runtime()?;
             let mut healthy = true;
+            let mut out = String::new();
             for port in ports {
                 match runtime.block_on(health::check(&host, port, Duration::from_secs(timeout))) {
-                    Ok(body) => println!("{host}:{port} healthy: {body}"),
+                    Ok(body) => writeln!(out, "{host}:{port} healthy: {body}")?,
                     Err(error) => {
-                        println!("{host}:{port} unhealthy: {error:#}");
+                        writeln!(out, "{host}:{port} unhealthy: {error:#}")?;
                         healthy = false;
                     }
                 }
             }
+            emit(&out)?;
             Ok(if healthy {
                 ExitCode::SUCCESS
             } else {
@@ -135,33 +138,48 @@ fn execute(command: Command, settings: Settings) -> Result<ExitCode> {
         }
         Command::Stats => {
             let path = settings.home.value.join(stats::FILE_NAME);
-            match stats::Stats::load(&path)? {
+            // A running instance knows counts it has not written yet: ask it first.
+            let live = runtime()?
+                .block_on(health::stats("127.0.0.1", settings.dashboard_port.value))
+                .ok();
+            let (recorded, origin) = match live {
+                Some(stats) => (
+                    Some(stats),
+                    format!(
+                        "by the instance running on port {}",
+                        settings.dashboard_port.value
+                    ),
+                ),
+                None => (stats::Stats::load(&path)?, format!("in {}", path.display())),
+            };
+            let mut out = String::new();
+            match recorded {
                 Some(recorded) if !recorded.is_empty() => {
-                    println!(
-                        "{} requests recorded in {}",
-                        recorded.total(),
-                        path.display()
-                    );
-                    println!(
+                    writeln!(out, "{} requests recorded {origin}", recorded.total())?;
+                    writeln!(
+                        out,
                         "{:<10} {:<24} {:>6} {:>10}",
                         "SERVICE", "ROUTE", "STATUS", "COUNT"
-                    );
+                    )?;
                     for entry in recorded.entries() {
-                        println!(
+                        writeln!(
+                            out,
                             "{:<10} {:<24} {:>6} {:>10}",
                             entry.service, entry.route, entry.status, entry.count
-                        );
+                        )?;
                     }
                 }
-                _ => println!(
+                _ => writeln!(
+                    out,
                     "No requests recorded yet ({} does not hold any). `run` records them.",
                     path.display()
-                ),
+                )?,
             }
+            emit(&out)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config => {
-            print_settings(&settings);
+            emit(&settings_table(&settings)?)?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -173,7 +191,16 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn print_settings(settings: &Settings) {
+/// Writes a command's output. A reader that went away (`cco stats | head -1`) ends the
+/// command quietly: there is no one left to tell.
+fn emit(text: &str) -> Result<()> {
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        written => Ok(written?),
+    }
+}
+
+fn settings_table(settings: &Settings) -> Result<String> {
     let source = |source: Source, variable: &str| match source {
         Source::Flag => "command line".to_string(),
         Source::Environment => variable.to_string(),
@@ -212,11 +239,17 @@ fn print_settings(settings: &Settings) {
             source(settings.cache_ttl_hours.source, "CCO_CACHE_TTL"),
         ),
     ];
+    let mut out = String::new();
     for (name, value, source) in rows {
-        println!("{name:<15} {value:<28} ({source})");
+        writeln!(out, "{name:<15} {value:<28} ({source})")?;
     }
-    println!("agents");
+    writeln!(out, "agents")?;
     for agent in &settings.agents {
-        println!("  {:<13} {:<28} {}", agent.name, agent.model, agent.role);
+        writeln!(
+            out,
+            "  {:<13} {:<28} {}",
+            agent.name, agent.model, agent.role
+        )?;
     }
+    Ok(out)
 }

@@ -1,4 +1,4 @@
-//! `run`: the proxy and the dashboard, each on its own port, until SIGINT or SIGTERM.
+//! `run`: the proxy and the dashboard, each on its own port, until SIGINT, SIGTERM or SIGHUP.
 //!
 //! Both answer `/health`. The dashboard also shows the request counts (`/` as a
 //! page, `/api/stats` as JSON). The proxy has no upstream yet: any other path is
@@ -16,6 +16,10 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -26,6 +30,15 @@ use crate::stats::{self, Stats};
 
 /// How often recorded requests are written to disk while serving.
 const FLUSH_INTERVAL: Duration = Duration::from_secs(2);
+/// How long a client may take to send a request's headers, and a kept-alive connection may
+/// wait for its next request: a slow or silent client is disconnected.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections each service holds at once; a new one beyond is closed at once, so idle
+/// sockets cannot use up the process's file descriptors (1024 by default).
+const MAX_CONNECTIONS: usize = 256;
+/// After a stop signal, how long open connections get to finish before `run` saves the
+/// counts and exits anyway (`docker stop` sends SIGKILL after 10 s).
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
 
 struct Shared {
     recorded: Mutex<Recorded>,
@@ -47,6 +60,8 @@ impl Shared {
 }
 
 pub async fn run(settings: Settings) -> Result<()> {
+    // Held until `run` returns: one `run` per CCO_HOME, and a CCO_HOME it can write.
+    let _claim = stats::claim(&settings.home.value)?;
     let stats_path = settings.home.value.join(stats::FILE_NAME);
     let stats = Stats::load(&stats_path)?.unwrap_or_default();
     let shared = Arc::new(Shared {
@@ -75,24 +90,28 @@ pub async fn run(settings: Settings) -> Result<()> {
 
     let (stop, stopped) = watch::channel(false);
     let proxy = serve(
+        "proxy",
         proxy,
         counted("proxy", Router::new(), &shared),
         stopped.clone(),
     );
-    let dashboard = serve(dashboard, dashboard_router(&shared), stopped.clone());
-    let flusher = tokio::spawn(flush_periodically(shared.clone(), stopped));
+    let dashboard = serve("dashboard", dashboard, dashboard_router(&shared), stopped);
+    // Saving goes on until the servers are done: a SIGKILL after the stop signal (docker
+    // stop's second step) loses at most the last interval's counts.
+    let flusher = tokio::spawn(flush_periodically(shared.clone()));
+    let saver = shared.clone();
     tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("shutting down");
+        let signal = wait_for_signal().await;
+        tracing::info!("{signal}: saving the counts and shutting down");
         let _ = stop.send(true);
+        if let Err(error) = flush_blocking(saver).await {
+            tracing::error!("{error:#}");
+        }
     });
 
-    let (proxy, dashboard) = tokio::join!(proxy, dashboard);
-    proxy.context("the proxy stopped with an error")?;
-    dashboard.context("the dashboard stopped with an error")?;
+    tokio::join!(proxy, dashboard);
     flusher.abort();
-    flush(&shared)?;
-    Ok(())
+    flush_blocking(shared).await
 }
 
 async fn listen(address: SocketAddr, service: &str) -> Result<TcpListener> {
@@ -101,16 +120,58 @@ async fn listen(address: SocketAddr, service: &str) -> Result<TcpListener> {
         .with_context(|| format!("cannot listen on {address} for the {service}"))
 }
 
+/// Serves `router` on `listener` until `stopped`, then gives open connections
+/// SHUTDOWN_DEADLINE to finish. Each connection has HEADER_READ_TIMEOUT to send a request's
+/// headers; at most MAX_CONNECTIONS are served at once.
 async fn serve(
+    service: &'static str,
     listener: TcpListener,
     router: Router,
     mut stopped: watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        })
+) {
+    let open = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let graceful = GracefulShutdown::new();
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors, say: wait for some to close instead of spinning.
+                    tracing::warn!("{service}: cannot accept a connection: {error}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stopped.wait_for(|stop| *stop) => break,
+        };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            tracing::debug!("{service}: {MAX_CONNECTIONS} connections open; closing a new one");
+            continue;
+        };
+        let connection = graceful.watch(http.serve_connection(
+            TokioIo::new(stream),
+            TowerToHyperService::new(router.clone()),
+        ));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!("{service}: connection ended: {error}");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_DEADLINE, graceful.shutdown())
         .await
+        .is_err()
+    {
+        tracing::warn!(
+            "{service}: connections still open after {} s; closing them",
+            SHUTDOWN_DEADLINE.as_secs()
+        );
+    }
 }
 
 fn dashboard_router(shared: &Arc<Shared>) -> Router {
@@ -204,16 +265,18 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-async fn flush_periodically(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+async fn flush_periodically(shared: Arc<Shared>) {
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep(FLUSH_INTERVAL) => {}
-            _ = stopped.wait_for(|stop| *stop) => return,
-        }
-        if let Err(error) = flush(&shared) {
+        tokio::time::sleep(FLUSH_INTERVAL).await;
+        if let Err(error) = flush_blocking(shared.clone()).await {
             tracing::error!("{error:#}");
         }
     }
+}
+
+/// `flush` on a thread for blocking work: writing and fsync must not hold up a runtime worker.
+async fn flush_blocking(shared: Arc<Shared>) -> Result<()> {
+    tokio::task::spawn_blocking(move || flush(&shared)).await?
 }
 
 /// Writes the counts when they changed since the last write.
@@ -231,20 +294,25 @@ fn flush(shared: &Shared) -> Result<()> {
         .inspect_err(|_| shared.recorded().dirty = true)
 }
 
-async fn wait_for_signal() {
+/// Waits for a stop signal and names it: SIGINT (Ctrl-C), SIGTERM, or SIGHUP (the terminal
+/// closed); each ends `run` the same way, counts saved.
+async fn wait_for_signal() -> &'static str {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut terminate =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("a SIGTERM handler can be installed");
+        let unix =
+            |kind| tokio::signal::unix::signal(kind).expect("a signal handler can be installed");
+        let mut terminate = unix(tokio::signal::unix::SignalKind::terminate());
+        let mut hangup = unix(tokio::signal::unix::SignalKind::hangup());
         tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
+            _ = interrupt => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+            _ = hangup.recv() => "SIGHUP",
         }
     }
     #[cfg(not(unix))]
     {
         let _ = interrupt.await;
+        "Ctrl-C"
     }
 }
