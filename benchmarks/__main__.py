@@ -21,6 +21,8 @@ from pathlib import Path
 
 import yaml
 
+from benchmarks import load
+
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "docs" / "BENCHMARKS.md"
 PODMAN = ["podman"]
@@ -374,6 +376,8 @@ def main() -> int:
         work = Path(scratch)
         renders = benchmark_renders(work, rows)
         first = benchmark_first_build(work, rows)
+        binary = work / "first-validated" / "cco" / "target" / "release" / "cco"
+        rows.extend(Row(*row) for row in load.measure(binary, work))
         builds = benchmark_builds(work, rows)
         image = {} if arguments.no_image else benchmark_image(work, rows)
     suite = {} if arguments.no_suite else benchmark_suite(rows)
