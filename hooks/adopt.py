@@ -67,18 +67,30 @@ def owned_files(project: Path, rendered: Path) -> list[str]:
     )
 
 
+def had_files(project: Path, started: int | None) -> bool:
+    """Whether the directory held anything before this copy: a git checkout, or a file older than
+    the copy's start (whole seconds: a file from that same second counts as this copy's)."""
+    if started is None or (project / ".git").exists():
+        return True
+    return any(path.is_file() and path.stat().st_mtime < started for path in project.rglob("*"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="adopt.py", description=__doc__.splitlines()[0])
     parser.add_argument("project", type=Path)
     parser.add_argument("--template", type=Path, required=True, help="the template checkout Copier rendered")
+    parser.add_argument("--started", type=int, help="when the copy started (Unix seconds)")
     arguments = parser.parse_args(argv)
     project = arguments.project.resolve()
     header, answers = load_answers(project)
-    with tempfile.TemporaryDirectory(prefix="cco-adopt-") as scratch:
-        rendered = Path(scratch) / "render"
-        render(arguments.template, answers, rendered)
-        owned = owned_files(project, rendered)
-        added = sorted(files_below(rendered) - {ANSWERS_FILE} - set(owned))
+    owned: list[str] = []
+    added: list[str] = []
+    if had_files(project, arguments.started):
+        with tempfile.TemporaryDirectory(prefix="cco-adopt-") as scratch:
+            rendered = Path(scratch) / "render"
+            render(arguments.template, answers, rendered)
+            owned = owned_files(project, rendered)
+            added = sorted(files_below(rendered) - {ANSWERS_FILE} - set(owned))
     answers["owned_files"] = owned
     answers["_src_path"] = absolute_source(str(answers.get("_src_path", "")), arguments.template.resolve())
     save_answers(project, header, answers)
