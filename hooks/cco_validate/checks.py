@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import tomllib
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -198,6 +198,15 @@ def check_rendered(project: Project) -> Iterable[Result]:
         yield passed("rendered", "no unrendered Jinja left")
 
 
+def source_files(project: Project) -> Iterator[str]:
+    """Every file of the project from its root, without walking into .git or a build's target/
+    (which validation's own builds fill with thousands of files)."""
+    for folder, subfolders, files in os.walk(project.root):
+        subfolders[:] = [name for name in subfolders if name not in {".git", "target"}]
+        for name in files:
+            yield (Path(folder) / name).relative_to(project.root).as_posix()
+
+
 CONFLICT_MARKERS = re.compile(r"^(?:<<<<<<<|>>>>>>>)(?: |$)", flags=re.MULTILINE)
 
 
@@ -212,11 +221,7 @@ def check_conflicts(project: Project) -> Iterable[Result]:
             continue
         if match := CONFLICT_MARKERS.search(text):
             found.append(f"{name}:{text.count(chr(10), 0, match.start()) + 1}")
-    rejected = sorted(
-        path.relative_to(project.root).as_posix()
-        for path in project.root.rglob("*.rej")
-        if not {".git", "target"} & set(path.relative_to(project.root).parts)
-    )
+    rejected = sorted(name for name in source_files(project) if name.endswith(".rej"))
     if found or rejected:
         parts = [f"conflict markers in {', '.join(found)} (edit each to what you want)"] if found else []
         parts += [f"changes the update could not apply in {', '.join(rejected)} (apply by hand, then delete)"] * bool(
@@ -304,12 +309,10 @@ def check_gitignore(project: Project) -> Iterable[Result]:
     if project.answers.get("docker", True) and project.answers.get("compose", True):
         wanted[project.relative(".env")] = True
     with tempfile.TemporaryDirectory(prefix="cco-gitignore-") as scratch:
-        for ignore_file in project.root.rglob(".gitignore"):
-            relative = ignore_file.relative_to(project.root)
-            if {".git", "target"} & set(relative.parts):
-                continue
-            (Path(scratch) / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(ignore_file, Path(scratch) / relative)
+        for name in source_files(project):
+            if Path(name).name == ".gitignore":
+                (Path(scratch) / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(project.root / name, Path(scratch) / name)
         for path in wanted:  # real files and folders: `target/` matches folders only
             (Path(scratch) / path).parent.mkdir(parents=True, exist_ok=True)
             (Path(scratch) / path).touch()
