@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from conftest import (
     snapshot_template,
     validation,
 )
+from terminal import asked_questions, drive_in_terminal
 
 NEW_MAKEFILE_LINE = "# Template 0.2.0: a line the new version adds.\n"
 NEW_README_TITLE = "# {{ project_name }} (template 0.2.0)\n"
@@ -353,3 +355,23 @@ def test_recopy_without_a_terminal_keeps_what_is_there(project: Path) -> None:
     assert makefile.read_text().endswith("\n# mine\n")
     assert (project / "cco" / "install.sh").is_file(), "what is missing is rendered"
     assert (project / ".copier-answers.yml").read_text() == recorded
+
+
+@pytest.mark.slow  # a prompt at a time, half a second each
+def test_the_interactive_update_asks_again_with_the_recorded_answers(project: Path, copier_yml: dict[str, Any]) -> None:
+    """`copier update --trust` at a terminal: every question again, the recorded answer as its
+    default, so Enter throughout keeps them all and takes the new version."""
+    recorded = answers(project)
+    status, shown = drive_in_terminal(
+        [sys.executable, "-m", "copier", "update", "--trust"],
+        project,
+        {"CCO_VALIDATE": "quick", "TERM": "xterm", "COLUMNS": "200"},
+    )
+    assert status == 0, shown
+    assert "owned_files" not in asked_questions(shown, copier_yml)
+    assert {"project_name", "proxy_port", "crate_dir"} <= asked_questions(shown, copier_yml)
+    after = answers(project)
+    assert after["_commit"] == "0.2.0"
+    assert {name: after[name] for name in DEFAULT_ANSWERS if name != "owned_files"} == {
+        name: recorded[name] for name in DEFAULT_ANSWERS if name != "owned_files"
+    }
