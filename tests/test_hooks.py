@@ -314,6 +314,25 @@ def test_size_and_symbol_checks_fail_on_a_binary_too_big_and_unstripped(
 
 
 @pytest.mark.slow
+def test_the_glibc_check_fails_a_binary_newer_than_the_images_release(
+    default_project: Project, default_binary: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The binary needs some GLIBC_2.x; a release whose glibc is older than that fails."""
+    needed = checks.highest_glibc(
+        subprocess.run(["objdump", "-T", str(default_binary)], capture_output=True, text=True, check=True).stdout
+    )
+    assert needed is not None and needed >= (2, 2)
+    monkeypatch.setitem(checks.GLIBC_OF_RELEASE, "ancient", (2, 1))
+    project = checks.Project(
+        root=default_project.root, answers={**default_project.answers, "debian_release": "ancient"}
+    )
+    result = checks.glibc_result(project, default_binary)
+    assert result.status == "failed"
+    assert f"needs GLIBC_{needed[0]}.{needed[1]}, newer than debian:ancient-slim's 2.1" in result.detail
+    assert checks.glibc_result(default_project, default_binary).status == "passed"
+
+
+@pytest.mark.slow
 def test_a_target_whose_dependency_graph_does_not_resolve_fails(copie: Any, hook_target_dir: dict[str, str]) -> None:
     project = render(copie)
     cargo_toml = project.crate / "Cargo.toml"
