@@ -91,17 +91,24 @@ def move_file(project: Path, old: str, new: str, stage: str) -> str:
     theirs.parent.mkdir(parents=True, exist_ok=True)
     if not theirs.exists():
         theirs.write_text("")
-    merged = git(project, "merge-file", "-p", "-L", "before updating", "-L", "base", "-L", "after updating",
-                 str(ours), str(base), str(theirs))  # fmt: skip
-    theirs.write_text(merged.stdout)
+    conflicts = merge_edits(project, ours, base, theirs)
     ours.unlink()
     base.unlink()
     (project / old).unlink(missing_ok=True)
     with carried_over(project).open("a") as carried:  # the guard leaves this one to move-file
         carried.write(old + "\n")
-    if merged.returncode > 0:
-        return f"move-file {old} -> {new}: your edits merged into {new} with {merged.returncode} conflict(s) marked"
+    if conflicts:
+        return f"move-file {old} -> {new}: your edits merged into {new} with {conflicts} conflict(s) marked"
     return f"move-file {old} -> {new}: your edits of {old} merged into {new}"
+
+
+def merge_edits(project: Path, ours: Path, base: Path, theirs: Path) -> int:
+    """Merges the owner's edits (`base` to `ours`) into the template's `theirs`, in place, marking
+    conflicts as Copier does; returns how many conflicts were marked."""
+    merged = git(project, "merge-file", "-p", "-L", "before updating", "-L", "base", "-L", "after updating",
+                 str(ours), str(base), str(theirs))  # fmt: skip
+    theirs.write_text(merged.stdout)
+    return max(merged.returncode, 0)
 
 
 def last_applied(project: Path) -> str:
@@ -174,16 +181,14 @@ def guard(project: Path, stage: str) -> list[str]:
         if ours is None or ours == base:
             continue  # the template's own, unedited: it goes as the template meant
         if target and (project / target).is_file() and target not in tracked:
-            stash = state_dir(project) / "guarded"
-            stash.write_text(ours)
-            (stash.with_suffix(".base")).write_text(base or "")
-            merged = git(project, "merge-file", "-p", "-L", "before updating", "-L", "base", "-L", "after updating",
-                         str(stash), str(stash.with_suffix(".base")), str(project / target))  # fmt: skip
-            stash.unlink()
-            stash.with_suffix(".base").unlink()
-            (project / target).write_text(merged.stdout)
-            conflicts = f", {merged.returncode} conflict(s) marked" if merged.returncode > 0 else ""
-            lines.append(f"update: {path} moved to {target} with your edits{conflicts}")
+            ours_file, base_file = state_dir(project) / "guarded.ours", state_dir(project) / "guarded.base"
+            ours_file.write_text(ours)
+            base_file.write_text(base or "")
+            conflicts = merge_edits(project, ours_file, base_file, project / target)
+            ours_file.unlink()
+            base_file.unlink()
+            marked = f", {conflicts} conflict(s) marked" if conflicts else ""
+            lines.append(f"update: {path} moved to {target} with your edits{marked}")
         else:
             lines.append(
                 f"update: {path} was removed by this update, and it had edits of yours: "
