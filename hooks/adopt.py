@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cco_validate.answers import ANSWERS_FILE, absolute_source, load_answers, save_answers
+from cco_validate.checks import source_files
 
 # The owner's crate: what app=true would have laid the skeleton over.
 CRATE_FILES = ("Cargo.toml", "build.rs", "src/main.rs")
@@ -50,19 +51,11 @@ def render(template: Path, answers: dict[str, object], into: Path) -> None:
     )
 
 
-def files_below(root: Path) -> set[str]:
-    return {
-        path.relative_to(root).as_posix()
-        for path in root.rglob("*")
-        if path.is_file() and ".git" not in path.relative_to(root).parts
-    }
-
-
 def owned_files(project: Path, rendered: Path) -> list[str]:
     """The files the template renders whose content in the project is another: the owner's."""
     return sorted(
         name
-        for name in files_below(rendered) - {ANSWERS_FILE}
+        for name in set(source_files(rendered)) - {ANSWERS_FILE}
         if (project / name).is_file() and (project / name).read_bytes() != (rendered / name).read_bytes()
     )
 
@@ -72,7 +65,7 @@ def had_files(project: Path, started: int | None) -> bool:
     the copy's start (whole seconds: a file from that same second counts as this copy's)."""
     if started is None or (project / ".git").exists():
         return True
-    return any(path.is_file() and path.stat().st_mtime < started for path in project.rglob("*"))
+    return any((project / name).stat().st_mtime < started for name in source_files(project))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -90,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rendered = Path(scratch) / "render"
             render(arguments.template, answers, rendered)
             owned = owned_files(project, rendered)
-            added = sorted(files_below(rendered) - {ANSWERS_FILE} - set(owned))
+            added = sorted(set(source_files(rendered)) - {ANSWERS_FILE} - set(owned))
     answers["owned_files"] = owned
     answers["_src_path"] = absolute_source(str(answers.get("_src_path", "")), arguments.template.resolve())
     save_answers(project, header, answers)

@@ -198,13 +198,13 @@ def check_rendered(project: Project) -> Iterable[Result]:
         yield passed("rendered", "no unrendered Jinja left")
 
 
-def source_files(project: Project) -> Iterator[str]:
-    """Every file of the project from its root, without walking into .git or a build's target/
-    (which validation's own builds fill with thousands of files)."""
-    for folder, subfolders, files in os.walk(project.root):
+def source_files(root: Path) -> Iterator[str]:
+    """Every file below `root`, as a path from it, without walking into .git or a build's
+    target/ (which validation's own builds fill with thousands of files)."""
+    for folder, subfolders, files in os.walk(root):
         subfolders[:] = [name for name in subfolders if name not in {".git", "target"}]
         for name in files:
-            yield (Path(folder) / name).relative_to(project.root).as_posix()
+            yield (Path(folder) / name).relative_to(root).as_posix()
 
 
 CONFLICT_MARKERS = re.compile(r"^(?:<<<<<<<|>>>>>>>)(?: |$)", flags=re.MULTILINE)
@@ -221,7 +221,7 @@ def check_conflicts(project: Project) -> Iterable[Result]:
             continue
         if match := CONFLICT_MARKERS.search(text):
             found.append(f"{name}:{text.count(chr(10), 0, match.start()) + 1}")
-    rejected = sorted(name for name in source_files(project) if name.endswith(".rej"))
+    rejected = sorted(name for name in source_files(project.root) if name.endswith(".rej"))
     if found or rejected:
         parts = [f"conflict markers in {', '.join(found)} (edit each to what you want)"] if found else []
         parts += [f"changes the update could not apply in {', '.join(rejected)} (apply by hand, then delete)"] * bool(
@@ -309,7 +309,7 @@ def check_gitignore(project: Project) -> Iterable[Result]:
     if project.answers.get("docker", True) and project.answers.get("compose", True):
         wanted[project.relative(".env")] = True
     with tempfile.TemporaryDirectory(prefix="cco-gitignore-") as scratch:
-        for name in source_files(project):
+        for name in source_files(project.root):
             if Path(name).name == ".gitignore":
                 (Path(scratch) / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(project.root / name, Path(scratch) / name)

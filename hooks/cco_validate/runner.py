@@ -72,7 +72,7 @@ def results_for(project: Project, level: str, strict: bool) -> Iterable[Result]:
         yield from check_cross_targets(project, build, binary is not None, strict)
 
 
-def save_answers(project: Project) -> Path:
+def keep_answers(project: Project) -> Path:
     """The answers, kept outside the project: a failed `copier copy` deletes the project it
     created, and with it every answer typed at the prompts."""
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
@@ -142,7 +142,7 @@ def validate(
         if updated:
             print(f"Fix what is marked ✗, then check again: {again}", file=sys.stderr)
         else:
-            saved = save_answers(project)
+            saved = keep_answers(project)
             print(
                 f"Your answers are saved in {saved}; this renders the same repository again: "
                 f"{copy_again_command(project, saved, source, commit)}\n"
