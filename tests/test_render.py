@@ -18,7 +18,7 @@ from cco_validate import checks
 from cco_validate.answers import ANSWERS_FILE
 from conftest import Project, Renders, files_of, run
 
-EXECUTABLES = {"install.sh", "analyze-size.sh"}
+EXECUTABLES = {"install.sh", "analyze-size.sh", "release.sh"}
 MAKE_TARGETS = [
     "docker-build",
     "build",
@@ -166,16 +166,33 @@ ANSWER_EFFECTS: list[tuple[dict[str, Any], set[str], dict[str, list[str]]]] = [
     ({"panic": "unwind"}, {"cco/Cargo.toml"}, {"cco/Cargo.toml": ['panic = "unwind"']}),
     (
         {"strip": False},
-        {"cco/Cargo.toml", "cco/Makefile"},
+        {"cco/Cargo.toml", "cco/Makefile", ".github/workflows/build.yml", "README.md"},
         {"cco/Cargo.toml": ["strip = false"], "cco/Makefile": ["symbols kept"]},
     ),
     ({"edition": "2024"}, {"cco/Cargo.toml"}, {"cco/Cargo.toml": ['edition = "2024"']}),
     (
         {"rust_version": "1.90"},
-        {"cco/Cargo.toml", "cco/Dockerfile", "README.md"},
-        {"cco/Cargo.toml": ['rust-version = "1.90"'], "cco/Dockerfile": ["ARG RUST_VERSION=1.90"]},
+        {"cco/Cargo.toml", "cco/Dockerfile", "README.md", ".github/workflows/build.yml", "cco/docs/RELEASING.md"},
+        {"cco/Cargo.toml": ['rust-version = "1.90"'], "cco/Dockerfile": ["FROM rust:1.90-slim-trixie AS builder"]},
     ),
-    ({"license": "MIT"}, {"cco/Cargo.toml"}, {"cco/Cargo.toml": ['license = "MIT"']}),
+    (
+        {"release": False},
+        {
+            ".github/workflows/release.yml",
+            "cco/scripts/release.sh",
+            "cco/docs/RELEASING.md",
+            "cco/Cargo.toml",
+            "cco/install.sh",
+            "README.md",
+        },
+        {},
+    ),
+    ({"dependabot": False}, {".github/dependabot.yml", "README.md", "cco/docs/RELEASING.md"}, {}),
+    (
+        {"license": "MIT"},
+        {"cco/Cargo.toml", "cco/scripts/release.sh", "cco/docs/RELEASING.md"},
+        {"cco/Cargo.toml": ['license = "MIT"'], "cco/scripts/release.sh": ['  license "MIT"\n']},
+    ),
     (
         {"author": "Ada <ada@example.com>"},
         {"cco/Cargo.toml"},
@@ -188,8 +205,11 @@ ANSWER_EFFECTS: list[tuple[dict[str, Any], set[str], dict[str, list[str]]]] = [
     ),
     (
         {"debian_release": "bookworm"},
-        {"cco/Dockerfile", "README.md"},
-        {"cco/Dockerfile": ["ARG DEBIAN_RELEASE=bookworm"], "README.md": ["rust:1.95-slim-bookworm"]},
+        {"cco/Dockerfile", "README.md", ".github/dependabot.yml"},
+        {
+            "cco/Dockerfile": ["FROM rust:1.95-slim-bookworm AS builder", "FROM debian:bookworm-slim"],
+            "README.md": ["rust:1.95-slim-bookworm"],
+        },
     ),
     (
         {"proxy_port": 9000},
@@ -224,7 +244,14 @@ ANSWER_EFFECTS: list[tuple[dict[str, Any], set[str], dict[str, list[str]]]] = [
     ),
     (
         {"commit_lockfile": False},
-        {".gitignore", "README.md", ".github/workflows/build.yml", "cco/Dockerfile"},
+        {
+            ".gitignore",
+            "README.md",
+            ".github/workflows/build.yml",
+            ".github/workflows/release.yml",
+            "cco/Dockerfile",
+            "cco/docs/RELEASING.md",
+        },
         {".gitignore": ["\nCargo.lock\n"], "cco/Dockerfile": ["Cargo.lock* ./", "cargo build --release \\"]},
     ),
     (
@@ -237,7 +264,14 @@ ANSWER_EFFECTS: list[tuple[dict[str, Any], set[str], dict[str, list[str]]]] = [
     ),
     (
         {"build_targets": ["x86_64-unknown-linux-gnu", "aarch64-apple-darwin"]},
-        {"cco/Makefile", ".github/workflows/build.yml", "cco/docs/CROSS_COMPILE.md", "README.md"},
+        {
+            "cco/Makefile",
+            ".github/workflows/build.yml",
+            ".github/workflows/release.yml",
+            "cco/docs/CROSS_COMPILE.md",
+            "cco/docs/RELEASING.md",
+            "README.md",
+        },
         {"cco/Makefile": ["MACOS_TARGETS    ?= aarch64-apple-darwin\n"]},
     ),
     (
@@ -247,12 +281,12 @@ ANSWER_EFFECTS: list[tuple[dict[str, Any], set[str], dict[str, list[str]]]] = [
     ),
     (
         {"description": "My orchestra"},
-        {"cco/Cargo.toml", "README.md"},
+        {"cco/Cargo.toml", "README.md", "cco/scripts/release.sh"},
         {"cco/Cargo.toml": ['description = "My orchestra"']},
     ),
     (
         {"repository_url": "https://example.com/me/cco"},
-        {"cco/Cargo.toml"},
+        {"cco/Cargo.toml", "cco/install.sh", "cco/scripts/release.sh", "cco/docs/RELEASING.md", "README.md"},
         {"cco/Cargo.toml": ['repository = "https://example.com/me/cco"']},
     ),
     ({"project_name": "Orchestra", "crate_name": "cco"}, {"README.md"}, {"README.md": ["# Orchestra\n"]}),

