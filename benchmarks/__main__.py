@@ -250,6 +250,43 @@ def benchmark_builds(work: Path, rows: list[Row]) -> dict[str, float]:
     return figures
 
 
+def benchmark_release(work: Path, rows: list[Row], builds: dict[str, float]) -> dict[str, float]:
+    """scripts/release.sh on the release binary benchmark_builds made, as the release workflow
+    runs it: package (tar.gz), SHA256SUMS, the Homebrew formula; the archive against the binary."""
+    crate = work / "project" / "cco"
+    host = next(line.split()[1] for line in run(["rustc", "-vV"], ROOT).stdout.splitlines() if line.startswith("host:"))
+    # release.sh reads $CARGO_TARGET_DIR/<target>/release/cco, where `cargo build --target` puts it.
+    target_dir = work / "target-package"
+    (target_dir / host / "release").mkdir(parents=True)
+    shutil.copy2(work / "target-release" / "release" / "cco", target_dir / host / "release" / "cco")
+    env = {"CARGO_TARGET_DIR": str(target_dir)}
+    dist = work / "dist"
+    figures = {
+        "package": timed(["scripts/release.sh", "package", host, str(dist)], crate, env),
+        "checksums": timed(["scripts/release.sh", "checksums", str(dist)], crate, env),
+        "formula": timed(["scripts/release.sh", "formula", str(dist), "v0.1.0"], crate, env),
+    }
+    figures["archive"] = (dist / f"cco-{host}.tar.gz").stat().st_size
+    rows.append(
+        Row(
+            "release packaging (what the release workflow runs after the build)",
+            "scripts/release.sh package, checksums, formula",
+            f"{sum(figures[k] for k in ('package', 'checksums', 'formula')):.2f} s "
+            f"(package {figures['package']:.2f} s, checksums {figures['checksums']:.2f} s, "
+            f"formula {figures['formula']:.2f} s)",
+        )
+    )
+    rows.append(
+        Row(
+            "release archive beside the binary",
+            f"cco-{host}.tar.gz (binary, README)",
+            f"{megabytes(int(figures['archive']))} against {megabytes(int(builds['size']))} "
+            f"({figures['archive'] / builds['size']:.0%})",
+        )
+    )
+    return figures
+
+
 def time_passes(crate: Path, target: Path) -> dict[str, float]:
     """rustc's own account of an incremental release build after a one-line change: how much
     is the fat-LTO link (RUSTC_BOOTSTRAP unlocks -Z on the stable compiler, for this report only)."""
@@ -382,6 +419,7 @@ def main() -> int:
         binary = work / "first-validated" / "cco" / "target" / "release" / "cco"
         rows.extend(Row(*row) for row in load.measure(binary, work))
         builds = benchmark_builds(work, rows)
+        benchmark_release(work, rows, builds)
         image = {} if arguments.no_image else benchmark_image(work, rows)
     suite = {} if arguments.no_suite else benchmark_suite(rows)
 

@@ -8,6 +8,7 @@ Slow only in number: a few hundred Copier calls and some sixty renders, nothing 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import tomllib
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 import yaml
 
 from cco_validate.answers import ANSWERS_FILE
-from conftest import DEFAULT_ANSWERS, run
+from conftest import DEFAULT_ANSWERS, ROOT, run
 
 pytestmark = pytest.mark.slow
 
@@ -111,12 +112,34 @@ def assert_every_file_parses(root: Path, answers: dict[str, Any], marker: Path) 
     compose = yaml.safe_load((crate / "docker-compose.yml").read_text())
     assert list(compose["services"]) == [answers["crate_name"]], "the service name stays a string"
 
-    for script in ["install.sh", "scripts/analyze-size.sh"]:
+    for generated in [".github/workflows/release.yml", ".github/dependabot.yml"]:
+        assert isinstance(yaml.safe_load((root / generated).read_text()), dict)
+
+    for script in ["install.sh", "scripts/analyze-size.sh", "scripts/release.sh"]:
         run(["bash", "-n", str(crate / script)], crate)
     run(["bash", str(crate / "install.sh"), "--help"], crate)
+    assert_the_formula_carries_the_answers(crate, answers, marker.parent / "dist")
     for target in MAKE_TARGETS:
         run(["make", "-n", target], crate)
     assert not marker.exists(), "an answer ran a command"
+
+
+def assert_the_formula_carries_the_answers(crate: Path, answers: dict[str, Any], dist: Path) -> None:
+    """The release's Homebrew formula, written by scripts/release.sh and read by a stand-in of
+    Homebrew's DSL (tests/homebrew/formula.rb): the answers arrive as plain strings."""
+    dist.mkdir()
+    (dist / f"{answers['crate_name']}-x86_64-unknown-linux-gnu.tar.gz").write_bytes(b"archive")
+    run(["bash", "scripts/release.sh", "checksums", str(dist)], crate)
+    run(["bash", "scripts/release.sh", "formula", str(dist), "v0.1.0"], crate)
+    ruby = shutil.which("ruby")
+    if ruby is None:
+        return  # tests/test_release.py skips, naming the package
+    stub = ROOT / "tests" / "homebrew" / "formula.rb"
+    formula = dist / f"{answers['crate_name']}.rb"
+    shown = json.loads(run([ruby, str(stub), str(formula), "linux", "intel"], dist).stdout)
+    assert shown["desc"] == answers["description"]
+    assert shown["homepage"] == answers["repository_url"]
+    assert shown["url"].startswith(answers["repository_url"] + "/releases/download/v0.1.0/")
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case_id(case) for case in CASES])

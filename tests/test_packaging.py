@@ -134,6 +134,27 @@ def test_workflow_follows_the_specification(renders: Renders, answers: dict[str,
     assert ("image-scan" in parsed["jobs"]) is bool(project.answers.get("image_scan"))
 
 
+@pytest.mark.parametrize("answers", WORKFLOW_RENDERS.values(), ids=WORKFLOW_RENDERS.keys())
+def test_the_release_workflow_runs_on_version_tags_with_write_access_only_where_it_publishes(
+    renders: Renders, answers: dict[str, Any]
+) -> None:
+    project = renders(**answers)
+    parsed = yaml.safe_load((project.root / ".github" / "workflows" / "release.yml").read_text())
+    assert parsed[True] == {"push": {"tags": ["v[0-9]+.[0-9]+.[0-9]+*"]}}
+    assert parsed["permissions"] == {}
+    jobs = parsed["jobs"]
+    writes = {name: job["permissions"] for name, job in jobs.items() if "write" in job["permissions"].values()}
+    assert writes == {"publish": {"contents": "write", "id-token": "write", "attestations": "write"}}
+    assert [entry["target"] for entry in jobs["build"]["strategy"]["matrix"]["include"]] == answers["build_targets"]
+    for job in jobs.values():
+        assert job["timeout-minutes"] <= 45
+        for step in job["steps"]:
+            if "uses" in step:
+                assert len(step["uses"].partition("@")[2]) == 40, f"{step['uses']} must be pinned to a commit SHA"
+            assert "actions/cache" not in step.get("uses", ""), "a release builds from nothing"
+    assert jobs["build"]["needs"] == "version" and jobs["publish"]["needs"] == "build"
+
+
 def test_the_strip_step_follows_the_strip_answer(renders: Renders) -> None:
     """strip = false keeps the symbols: the build job must not strip them after cargo."""
     for strip in (True, False):

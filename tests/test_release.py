@@ -32,7 +32,8 @@ from conftest import ROOT, Project, free_port, git_init, render, run, tool
 pytestmark = pytest.mark.slow
 
 TAG = "v0.1.0"
-TOOLS = Path.home() / ".cache" / "cco-template" / "tools" / "bin"  # .ci/run installs cargo-audit, cargo-binstall
+# .ci/run installs cargo-audit and cargo-binstall there (CCO_TOOLS moves it).
+TOOLS = Path(os.environ.get("CCO_TOOLS", Path.home() / ".cache" / "cco-template" / "tools")) / "bin"
 ADVISORY_BUNDLE = ROOT.parent / "shared" / "rustsec" / "advisory-db.bundle"
 
 
