@@ -60,6 +60,7 @@ DEFAULT_ANSWERS: dict[str, Any] = {
     "build_targets": ["x86_64-unknown-linux-gnu", "x86_64-apple-darwin", "aarch64-apple-darwin"],
     "release": True,
     "dependabot": True,
+    "template_updates": True,
     "docker": True,
     "debian_release": "trixie",
     "image_scan": False,

@@ -42,12 +42,16 @@ ADDED = {
     ".cargo/config.toml",
     ".dockerignore",
     ".github/workflows/build.yml",
+    ".github/workflows/release.yml",
+    ".github/dependabot.yml",
     "cco/Dockerfile",
     "cco/docker-compose.yml",
     "cco/.env.example",
     "cco/project/.gitignore",
     "cco/docs/CROSS_COMPILE.md",
     "cco/scripts/analyze-size.sh",
+    "cco/scripts/release.sh",
+    "cco/docs/RELEASING.md",
 }
 
 

@@ -147,7 +147,8 @@ QUICK_BREAKAGES = [
     (
         "shellcheck-finding",
         lambda p: (p.crate / "install.sh").write_text((p.crate / "install.sh").read_text() + "\necho $1\n"),
-        "✗ shellcheck: cco/install.sh, cco/scripts/analyze-size.sh, cco/scripts/release.sh: ",
+        "✗ shellcheck: cco/install.sh, cco/scripts/analyze-size.sh, cco/scripts/check-merge.sh, "
+        "cco/scripts/release.sh: ",
     ),
     (
         "hadolint-finding",
@@ -159,7 +160,8 @@ QUICK_BREAKAGES = [
         lambda p: (p.root / ".github/workflows/build.yml").write_text(
             (p.root / ".github/workflows/build.yml").read_text().replace("runs-on: ubuntu-latest", "runs-on: 42", 1)
         ),
-        "✗ actionlint: .github/workflows/build.yml, .github/workflows/release.yml: ",
+        "✗ actionlint: .github/workflows/build.yml, .github/workflows/release.yml, "
+        ".github/workflows/template-update.yml: ",
     ),
 ]
 

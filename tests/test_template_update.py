@@ -1,0 +1,174 @@
+"""A generated repository keeps itself current: .github/scripts/template_update.py, which the
+template-update workflow runs, against a local template with two tagged versions (0.1.0 and
+0.2.0, each with its CHANGELOG section): already current, behind, behind with a conflict.
+
+Everything runs for real (Copier, git, a pushed branch in a bare `origin`) but GitHub's API:
+`gh` is a stand-in on PATH that records each call (and the pull request body it was given)
+and answers `gh pr list` with what the test sets. It does not check the arguments against
+GitHub's API beyond that; the real gh is what the workflow runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import copier
+import pytest
+
+from conftest import GIT_IDENTITY, ROOT, commit, commit_template, git_init, run, snapshot_template
+from test_update import NEW_MAKEFILE_LINE, release_next_version
+
+pytestmark = pytest.mark.slow
+
+SCRIPT = ".github/scripts/template_update.py"
+GH_STUB = """#!{python}
+import json, os, sys
+arguments = sys.argv[1:]
+record = {{"arguments": arguments}}
+if "--body-file" in arguments:
+    record["body"] = open(arguments[arguments.index("--body-file") + 1]).read()
+with open(os.environ["GH_LOG"], "a") as log:
+    log.write(json.dumps(record) + "\\n")
+if arguments[:2] == ["pr", "list"]:
+    print(os.environ.get("GH_PR_LIST", "[]"))
+elif arguments[:2] == ["pr", "create"]:
+    print("https://github.com/acme/cco/pull/1")
+"""
+CHANGELOG_010 = "# Changelog\n\n## 0.1.0\n\n- The first release.\n"
+CHANGELOG_020 = "# Changelog\n\n## 0.2.0\n\n- The Makefile gains a line.\n\n## 0.1.0\n\n- The first release.\n"
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This template released as 0.1.0, then as 0.2.0, each with its changelog."""
+    template = tmp_path_factory.mktemp("template") / "template"
+    snapshot_template(template, tag=None)
+    (template / "CHANGELOG.md").write_text(CHANGELOG_010)
+    commit_template(template, "release 0.1.0", "0.1.0")
+    (template / "CHANGELOG.md").write_text(CHANGELOG_020)
+    release_next_version(template)
+    return template
+
+
+def generate(template: Path, root: Path, version: str) -> Path:
+    """A repository generated at `version`, committed and pushed to a bare `origin` beside it."""
+    project = root / "project"
+    copier.run_copy(str(template), project, defaults=True, unsafe=True, vcs_ref=version, quiet=True)
+    git_init(project)
+    run(["git", "init", "-q", "--bare", "-b", "main", str(root / "origin.git")], root)
+    run(["git", "remote", "add", "origin", str(root / "origin.git")], project)
+    run(["git", "push", "-q", "origin", "main"], project)
+    return project
+
+
+def update(project: Path, tmp_path: Path, **env: str) -> tuple[str, list[dict[str, Any]]]:
+    """Runs the script as the workflow does; returns what it printed and the gh calls."""
+    stub = tmp_path / "stub-bin"
+    stub.mkdir(exist_ok=True)
+    (stub / "gh").write_text(GH_STUB.format(python=sys.executable))
+    (stub / "gh").chmod(0o755)
+    log = tmp_path / "gh.log"
+    log.unlink(missing_ok=True)
+    path = f"{stub}:{Path(sys.executable).parent}:{os.environ['PATH']}"
+    result = run(
+        [sys.executable, SCRIPT],
+        project,
+        env={"PATH": path, "GH_LOG": str(log), "BASE": "main", **GIT_IDENTITY, **env},
+    )
+    calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return result.stdout, calls
+
+
+def branch_file(project: Path, name: str) -> str:
+    """A file as the pushed template-update branch has it."""
+    return run(
+        ["git", "--git-dir", str(project.parent / "origin.git"), "show", f"template-update:{name}"], project
+    ).stdout
+
+
+def test_a_current_repository_is_left_alone(template: Path, tmp_path: Path) -> None:
+    project = generate(template, tmp_path, "0.2.0")
+    printed, calls = update(project, tmp_path)
+    assert printed == "up to date: 0.2.0 is the template's newest version; nothing to do\n"
+    assert calls == []
+    origin = ["git", "--git-dir", str(tmp_path / "origin.git")]
+    assert run([*origin, "for-each-ref", "--format=%(refname:short)", "refs/heads"], tmp_path).stdout == "main\n"
+
+
+def test_a_repository_behind_gets_one_pull_request_with_the_changelog(template: Path, tmp_path: Path) -> None:
+    project = generate(template, tmp_path, "0.1.0")
+    printed, calls = update(project, tmp_path)
+    assert printed == "opened https://github.com/acme/cco/pull/1\n"
+    assert [call["arguments"][:2] for call in calls] == [["pr", "list"], ["pr", "create"]]
+    create = calls[1]
+    assert "--draft" not in create["arguments"]
+    assert create["arguments"][create["arguments"].index("--title") + 1] == "Update the template to 0.2.0"
+    assert create["body"].startswith("This pull request takes the template from 0.1.0 to 0.2.0")
+    assert "### 0.2.0\n\n- The Makefile gains a line." in create["body"]
+    assert "0.1.0\n\n- The first release" not in create["body"]
+    assert "conflict" not in create["body"]
+    assert "_commit: 0.2.0" in branch_file(project, ".copier-answers.yml")
+    assert NEW_MAKEFILE_LINE in branch_file(project, "cco/Makefile")
+
+    # The next run (a fresh checkout of main), with that pull request open, refreshes it.
+    run(["git", "checkout", "-q", "main"], project)
+    printed, calls = update(project, tmp_path, GH_PR_LIST='[{"number": 7}]')
+    assert printed == "refreshed pull request #7\n"
+    assert [call["arguments"] for call in calls][1:] == [
+        ["pr", "edit", "7", "--title", "Update the template to 0.2.0", "--body-file", calls[1]["arguments"][-1]],
+        ["pr", "ready", "7"],
+    ]
+
+
+def test_a_conflict_makes_a_draft_that_names_the_file_and_fails_ci(template: Path, tmp_path: Path) -> None:
+    project = generate(template, tmp_path, "0.1.0")
+    readme = project / "README.md"
+    readme.write_text(readme.read_text().replace("# cco\n", "# Our orchestra\n", 1))
+    commit(project, "Our own title")
+    run(["git", "push", "-q", "origin", "main"], project)
+
+    printed, calls = update(project, tmp_path)
+    assert printed.splitlines() == [
+        "opened https://github.com/acme/cco/pull/1",
+        "conflicts to resolve in 1 files: README.md",
+    ]
+    create = calls[-1]
+    assert "--draft" in create["arguments"]
+    title = create["arguments"][create["arguments"].index("--title") + 1]
+    assert title == "Update the template to 0.2.0 (1 conflicts to resolve)"
+    assert "**1 files have conflicts**" in create["body"] and "- `README.md`" in create["body"]
+    assert "<<<<<<< before updating" in branch_file(project, "README.md")
+
+    # The generated CI's first step fails on that branch, naming the file and line.
+    run(["git", "checkout", "-q", "template-update"], project)
+    check = run(["cco/scripts/check-merge.sh"], project, check=False)
+    assert check.returncode == 1
+    assert check.stderr.startswith("error: conflict markers left by a merge")
+    assert "  README.md:1\n" in check.stderr
+
+
+def test_check_update_reports_the_newer_version_then_none(template: Path, tmp_path: Path) -> None:
+    """`copier check-update` (Copier 9.19) in a repository rendered from a tagged version."""
+    project = generate(template, tmp_path, "0.1.0")
+    check = [sys.executable, "-m", "copier", "check-update", "--output-format", "json"]
+    assert json.loads(run(check, project).stdout) == {
+        "update_available": True,
+        "current_version": "0.1.0",
+        "latest_version": "0.2.0",
+    }
+    plain = run([sys.executable, "-m", "copier", "check-update"], project)
+    assert "Current version is 0.1.0, latest version is 0.2.0." in plain.stdout + plain.stderr
+    run([sys.executable, "-m", "copier", "update", "--trust", "--defaults"], project, env={"CCO_VALIDATE": "none"})
+    commit(project, "Template 0.2.0")
+    assert json.loads(run(check, project).stdout)["update_available"] is False
+
+
+def test_the_script_is_what_the_workflow_runs(template: Path, tmp_path: Path) -> None:
+    project = generate(template, tmp_path, "0.2.0")
+    workflow = (project / ".github" / "workflows" / "template-update.yml").read_text()
+    assert f"python {SCRIPT}" in workflow
+    run([str(ROOT / ".venv" / "bin" / "ruff"), "check", "--isolated", "--line-length", "120", SCRIPT], project)
