@@ -134,3 +134,17 @@ def test_the_release_workflow_runs_the_script_on_main(copier_yml: dict[str, Any]
     workflow = (ROOT / ".github" / "workflows" / "release.yml").read_text()
     assert "run: python3 .ci/release_from_changelog.py" in workflow
     assert "branches: [main]" in workflow and "fetch-depth: 0" in workflow
+
+
+def test_this_repositorys_changelog_is_one_the_script_reads() -> None:
+    """A heading the release script refuses would stop the next release on main: caught here."""
+    result = run(
+        [
+            sys.executable,
+            "-c",
+            "import release_from_changelog as r, pathlib; print(len(r.sections(pathlib.Path('CHANGELOG.md').read_text())))",
+        ],
+        ROOT,
+        env={"PYTHONPATH": str(ROOT / ".ci")},
+    )
+    assert int(result.stdout) >= 1
