@@ -138,13 +138,8 @@ def test_the_release_workflow_runs_the_script_on_main(copier_yml: dict[str, Any]
 
 def test_this_repositorys_changelog_is_one_the_script_reads() -> None:
     """A heading the release script refuses would stop the next release on main: caught here."""
-    result = run(
-        [
-            sys.executable,
-            "-c",
-            "import release_from_changelog as r, pathlib; print(len(r.sections(pathlib.Path('CHANGELOG.md').read_text())))",
-        ],
-        ROOT,
-        env={"PYTHONPATH": str(ROOT / ".ci")},
+    code = (
+        "import pathlib, release_from_changelog as r; print(len(r.sections(pathlib.Path('CHANGELOG.md').read_text())))"
     )
+    result = run([sys.executable, "-c", code], ROOT, env={"PYTHONPATH": str(ROOT / ".ci")})
     assert int(result.stdout) >= 1
