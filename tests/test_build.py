@@ -149,6 +149,44 @@ def test_a_bad_setting_names_its_variable_and_exits_2(
     assert result.stderr.startswith(f'error: {variable}: "{value}"')
 
 
+def test_a_bad_setting_stops_only_the_commands_that_use_it(default_binary: Path, tmp_path: Path) -> None:
+    """`stats` reads CCO_HOME and the dashboard port; `health --port` no setting at all."""
+    env = clean_env(tmp_path, CCO_PROXY_PORT="abc", CCO_CACHE_SIZE="0")
+    stats = run([str(default_binary), "stats"], tmp_path, env=env)
+    assert stats.stdout.startswith("No requests recorded yet")
+    port = str(free_port())
+    health = subprocess.run(
+        [str(default_binary), "health", "--port", port, "--timeout", "1"], env=env, capture_output=True, text=True
+    )
+    assert health.returncode == 1 and f"127.0.0.1:{port} unhealthy" in health.stdout
+    for command in (["run"], ["config"], ["health"]):
+        refused = subprocess.run([str(default_binary), *command], env=env, capture_output=True, text=True)
+        assert refused.returncode == 2, command
+        assert refused.stderr.startswith('error: CCO_PROXY_PORT: "abc"'), refused.stderr
+
+
+def test_rust_log_filters_the_logs_and_a_bad_filter_exits_2(default_binary: Path, tmp_path: Path) -> None:
+    proxy, dashboard = free_port(), free_port()
+    ports = {"CCO_PROXY_PORT": str(proxy), "CCO_DASHBOARD_PORT": str(dashboard)}
+    logs = {}
+    for level in ("debug", ""):
+        env = clean_env(tmp_path / f"home-{level or 'default'}", RUST_LOG=level, **ports)
+        server = subprocess.Popen([str(default_binary), "run"], env=env, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for_health(proxy)
+            get_json(proxy, "/nowhere")
+        finally:
+            server.send_signal(signal.SIGTERM)
+            logs[level] = server.communicate(timeout=30)[1]
+    assert 'served service="proxy" route="unmatched" status=404' in logs["debug"]
+    assert "served" not in logs[""] and " INFO " in logs[""]
+
+    env = clean_env(tmp_path, RUST_LOG="cco=loud")
+    refused = subprocess.run([str(default_binary), "run"], env=env, capture_output=True, text=True)
+    assert refused.returncode == 2
+    assert refused.stderr.startswith('error: RUST_LOG: "cco=loud" is not a log filter (')
+
+
 def test_config_says_where_each_setting_comes_from(default_binary: Path, tmp_path: Path) -> None:
     env = clean_env(tmp_path, CCO_DASHBOARD_PORT="4000")
     shown = run([str(default_binary), "config"], tmp_path, env=env).stdout

@@ -59,6 +59,8 @@ pub enum SettingError {
     SamePort(u16),
     #[error("neither CCO_HOME nor HOME is set: there is nowhere to keep the statistics")]
     NoHome,
+    #[error("RUST_LOG: \"{value}\" is not a log filter ({reason}); e.g. RUST_LOG=debug")]
+    LogFilter { value: String, reason: String },
 }
 
 /// Where each value came from, so `config` can say so.
@@ -76,7 +78,7 @@ pub struct Setting<T> {
     pub source: Source,
 }
 
-/// Everything `run`, `health`, `stats` and `config` need, resolved once.
+/// Everything `run` and `config` use.
 #[derive(Debug, Clone, Serialize)]
 pub struct Settings {
     pub proxy_port: Setting<u16>,
@@ -95,78 +97,117 @@ pub struct PortFlags {
     pub dashboard: Option<u16>,
 }
 
-impl Settings {
-    /// Resolves the settings from flags, then the process environment, then the configuration.
-    pub fn resolve(flags: PortFlags) -> Result<Self, SettingError> {
-        Self::resolve_with(flags, &OrchestraConfig::embedded(), |name| {
-            std::env::var(name).ok()
-        })
+/// Resolves settings one at a time from flags, then the environment, then the
+/// configuration, so that each command takes only what it uses: a bad CCO_CACHE_SIZE
+/// stops `run`, not `stats`.
+pub struct Resolver<E> {
+    config: OrchestraConfig,
+    env: E,
+}
+
+impl Resolver<fn(&str) -> Option<String>> {
+    /// The embedded configuration and the process environment.
+    pub fn from_process() -> Self {
+        Self::new(OrchestraConfig::embedded(), |name| std::env::var(name).ok())
+    }
+}
+
+impl<E: Fn(&str) -> Option<String>> Resolver<E> {
+    pub fn new(config: OrchestraConfig, env: E) -> Self {
+        Self { config, env }
     }
 
-    pub fn resolve_with(
-        flags: PortFlags,
-        config: &OrchestraConfig,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, SettingError> {
-        let port = |flag: Option<u16>, name: &'static str, configured_port: u16| match flag {
-            Some(value) => Ok(Setting {
-                value,
-                source: Source::Flag,
-            }),
-            None => from_env(&env, name, configured(configured_port), parse_port),
-        };
-        let proxy_port = port(flags.proxy, "CCO_PROXY_PORT", config.server.proxy_port)?;
-        let dashboard_port = port(
-            flags.dashboard,
+    pub fn proxy_port(&self, flag: Option<u16>) -> Result<Setting<u16>, SettingError> {
+        self.port(flag, "CCO_PROXY_PORT", self.config.server.proxy_port)
+    }
+
+    pub fn dashboard_port(&self, flag: Option<u16>) -> Result<Setting<u16>, SettingError> {
+        self.port(
+            flag,
             "CCO_DASHBOARD_PORT",
-            config.server.dashboard_port,
-        )?;
-        if proxy_port.value == dashboard_port.value {
-            return Err(SettingError::SamePort(proxy_port.value));
+            self.config.server.dashboard_port,
+        )
+    }
+
+    /// Both ports, which must differ.
+    pub fn ports(&self, flags: PortFlags) -> Result<(Setting<u16>, Setting<u16>), SettingError> {
+        let proxy = self.proxy_port(flags.proxy)?;
+        let dashboard = self.dashboard_port(flags.dashboard)?;
+        if proxy.value == dashboard.value {
+            return Err(SettingError::SamePort(proxy.value));
         }
-        // Loopback unless told otherwise: the image sets CCO_BIND=0.0.0.0 to publish its ports.
+        Ok((proxy, dashboard))
+    }
+
+    /// Loopback unless told otherwise: the image sets CCO_BIND=0.0.0.0 to publish its ports.
+    pub fn bind(&self) -> Result<Setting<IpAddr>, SettingError> {
         let loopback = Setting {
             value: IpAddr::from([127, 0, 0, 1]),
             source: Source::Default,
         };
-        let bind = from_env(&env, "CCO_BIND", loopback, |name, value| {
+        from_env(&self.env, "CCO_BIND", loopback, |name, value| {
             value.parse().map_err(|_| SettingError::Address {
                 name,
                 value: value.to_string(),
             })
-        })?;
-        let home = match env("CCO_HOME").filter(|home| !home.is_empty()) {
-            Some(home) => Setting {
+        })
+    }
+
+    /// Where `run` keeps its statistics: CCO_HOME, else ~/.cco.
+    pub fn home(&self) -> Result<Setting<PathBuf>, SettingError> {
+        let env = &self.env;
+        match env("CCO_HOME").filter(|home| !home.is_empty()) {
+            Some(home) => Ok(Setting {
                 value: PathBuf::from(home),
                 source: Source::Environment,
-            },
+            }),
             None => match env("HOME").filter(|home| !home.is_empty()) {
-                Some(home) => Setting {
+                Some(home) => Ok(Setting {
                     value: PathBuf::from(home).join(".cco"),
                     source: Source::Default,
-                },
-                None => return Err(SettingError::NoHome),
+                }),
+                None => Err(SettingError::NoHome),
             },
-        };
-        Ok(Self {
+        }
+    }
+
+    /// Every setting, as `run` and `config` use them.
+    pub fn settings(&self, flags: PortFlags) -> Result<Settings, SettingError> {
+        let (proxy_port, dashboard_port) = self.ports(flags)?;
+        Ok(Settings {
             proxy_port,
             dashboard_port,
-            bind,
-            home,
+            bind: self.bind()?,
+            home: self.home()?,
             cache_size_mb: from_env(
-                &env,
+                &self.env,
                 "CCO_CACHE_SIZE",
-                configured(config.cache.size_mb),
+                configured(self.config.cache.size_mb),
                 parse_positive,
             )?,
             cache_ttl_hours: from_env(
-                &env,
+                &self.env,
                 "CCO_CACHE_TTL",
-                configured(config.cache.ttl_hours),
+                configured(self.config.cache.ttl_hours),
                 parse_positive,
             )?,
-            agents: config.agents.clone(),
+            agents: self.config.agents.clone(),
         })
+    }
+
+    fn port(
+        &self,
+        flag: Option<u16>,
+        name: &'static str,
+        configured_port: u16,
+    ) -> Result<Setting<u16>, SettingError> {
+        match flag {
+            Some(value) => Ok(Setting {
+                value,
+                source: Source::Flag,
+            }),
+            None => from_env(&self.env, name, configured(configured_port), parse_port),
+        }
     }
 }
 
@@ -218,14 +259,18 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn resolve(flags: PortFlags, vars: &[(&str, &str)]) -> Result<Settings, SettingError> {
+    fn resolver(vars: &[(&str, &str)]) -> Resolver<impl Fn(&str) -> Option<String>> {
         let vars: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Settings::resolve_with(flags, &OrchestraConfig::embedded(), |name| {
+        Resolver::new(OrchestraConfig::embedded(), move |name| {
             vars.get(name).cloned()
         })
+    }
+
+    fn resolve(flags: PortFlags, vars: &[(&str, &str)]) -> Result<Settings, SettingError> {
+        resolver(vars).settings(flags)
     }
 
     #[test]
@@ -291,6 +336,22 @@ mod tests {
             ],
         );
         assert!(matches!(error, Err(SettingError::SamePort(7000))));
+    }
+
+    #[test]
+    fn a_bad_setting_stops_only_what_uses_it() {
+        let resolver = resolver(&[
+            ("HOME", "/h"),
+            ("CCO_PROXY_PORT", "abc"),
+            ("CCO_CACHE_SIZE", "0"),
+        ]);
+        assert!(resolver.settings(PortFlags::default()).is_err());
+        assert_eq!(resolver.home().unwrap().value, PathBuf::from("/h/.cco"));
+        let config = OrchestraConfig::embedded();
+        assert_eq!(
+            resolver.dashboard_port(None).unwrap().value,
+            config.server.dashboard_port
+        );
     }
 
     #[test]

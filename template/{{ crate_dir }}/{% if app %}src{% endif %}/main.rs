@@ -12,9 +12,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
 
-use config::{PortFlags, Settings, Source};
+use config::{PortFlags, Resolver, SettingError, Settings, Source};
 
 /// What build.rs embedded: `cco --version` and `/health` show it.
 mod build_info {
@@ -40,54 +41,54 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the proxy and the dashboard until SIGINT or SIGTERM, counting requests
-    Run {
-        /// Proxy port [default: CCO_PROXY_PORT, else the configuration's]
-        #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
-        proxy_port: Option<u16>,
-        /// Dashboard port [default: CCO_DASHBOARD_PORT, else the configuration's]
-        #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
-        dashboard_port: Option<u16>,
-    },
+    Run(RunArgs),
     /// Ask a running instance for /health on both ports; exit 0 when both answer, 1 otherwise
-    Health {
-        /// Host to ask
-        #[arg(long, default_value = "127.0.0.1")]
-        host: String,
-        /// Ask this port only [default: the proxy and the dashboard ports]
-        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
-        port: Option<u16>,
-        /// Seconds to wait for each answer
-        #[arg(long, default_value_t = 3)]
-        timeout: u64,
-    },
+    Health(HealthArgs),
     /// Show the requests `run` has served, by service, route and status
     Stats,
     /// Show the settings in effect and where each comes from
     Config,
 }
 
+#[derive(Args)]
+struct RunArgs {
+    /// Proxy port [default: CCO_PROXY_PORT, else the configuration's]
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    proxy_port: Option<u16>,
+    /// Dashboard port [default: CCO_DASHBOARD_PORT, else the configuration's]
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    dashboard_port: Option<u16>,
+}
+
+#[derive(Args)]
+struct HealthArgs {
+    /// Host to ask
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Ask this port only [default: the proxy and the dashboard ports]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    port: Option<u16>,
+    /// Seconds to wait for each answer
+    #[arg(long, default_value_t = 3)]
+    timeout: u64,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let flags = match cli.command {
-        Command::Run {
-            proxy_port,
-            dashboard_port,
-        } => PortFlags {
-            proxy: proxy_port,
-            dashboard: dashboard_port,
-        },
-        _ => PortFlags::default(),
+    let resolver = Resolver::from_process();
+    let result = match cli.command {
+        Command::Run(args) => run(&resolver, args),
+        Command::Health(args) => health(&resolver, args),
+        Command::Stats => stats(&resolver),
+        Command::Config => show_config(&resolver),
     };
-    // A bad setting is a usage error, like a bad flag: exit code 2.
-    let settings = match Settings::resolve(flags) {
-        Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    match execute(cli.command, settings) {
+    match result {
         Ok(code) => code,
+        // A bad setting is a usage error, like a bad flag: exit code 2.
+        Err(error) if error.is::<SettingError>() => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
@@ -95,94 +96,109 @@ fn main() -> ExitCode {
     }
 }
 
-fn execute(command: Command, settings: Settings) -> Result<ExitCode> {
-    match command {
-        Command::Run { .. } => {
-            // Logs go to stderr, coloured only on a terminal.
-            let stderr = std::io::stderr();
-            tracing_subscriber::fmt()
-                .with_writer(std::io::stderr)
-                .with_ansi(stderr.is_terminal())
-                .with_target(false)
-                .init();
-            runtime()?.block_on(server::run(settings))?;
-            Ok(ExitCode::SUCCESS)
+fn run(resolver: &Resolver<impl Fn(&str) -> Option<String>>, args: RunArgs) -> Result<ExitCode> {
+    let settings = resolver.settings(PortFlags {
+        proxy: args.proxy_port,
+        dashboard: args.dashboard_port,
+    })?;
+    // Logs go to stderr, coloured only on a terminal; RUST_LOG filters them (default: info).
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(value) if !value.trim().is_empty() => {
+            EnvFilter::try_new(&value).map_err(|error| SettingError::LogFilter {
+                value,
+                reason: error.to_string(),
+            })?
         }
-        Command::Health {
-            host,
-            port,
-            timeout,
-        } => {
-            let ports = match port {
-                Some(port) => vec![port],
-                None => vec![settings.proxy_port.value, settings.dashboard_port.value],
-            };
-            let runtime = runtime()?;
-            let mut healthy = true;
-            let mut out = String::new();
-            for port in ports {
-                match runtime.block_on(health::check(&host, port, Duration::from_secs(timeout))) {
-                    Ok(body) => writeln!(out, "{host}:{port} healthy: {body}")?,
-                    Err(error) => {
-                        writeln!(out, "{host}:{port} unhealthy: {error:#}")?;
-                        healthy = false;
-                    }
-                }
+        _ => EnvFilter::new("info"),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+    runtime()?.block_on(server::run(settings))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn health(
+    resolver: &Resolver<impl Fn(&str) -> Option<String>>,
+    args: HealthArgs,
+) -> Result<ExitCode> {
+    let ports = match args.port {
+        Some(port) => vec![port],
+        None => {
+            let (proxy, dashboard) = resolver.ports(PortFlags::default())?;
+            vec![proxy.value, dashboard.value]
+        }
+    };
+    let runtime = runtime()?;
+    let timeout = Duration::from_secs(args.timeout);
+    let mut healthy = true;
+    let mut out = String::new();
+    for port in ports {
+        let host = &args.host;
+        match runtime.block_on(health::check(host, port, timeout)) {
+            Ok(body) => writeln!(out, "{host}:{port} healthy: {body}")?,
+            Err(error) => {
+                writeln!(out, "{host}:{port} unhealthy: {error:#}")?;
+                healthy = false;
             }
-            emit(&out)?;
-            Ok(if healthy {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
-        }
-        Command::Stats => {
-            let path = settings.home.value.join(stats::FILE_NAME);
-            // A running instance knows counts it has not written yet: ask it first.
-            let live = runtime()?
-                .block_on(health::stats("127.0.0.1", settings.dashboard_port.value))
-                .ok();
-            let (recorded, origin) = match live {
-                Some(stats) => (
-                    Some(stats),
-                    format!(
-                        "by the instance running on port {}",
-                        settings.dashboard_port.value
-                    ),
-                ),
-                None => (stats::Stats::load(&path)?, format!("in {}", path.display())),
-            };
-            let mut out = String::new();
-            match recorded {
-                Some(recorded) if !recorded.is_empty() => {
-                    writeln!(out, "{} requests recorded {origin}", recorded.total())?;
-                    writeln!(
-                        out,
-                        "{:<10} {:<24} {:>6} {:>10}",
-                        "SERVICE", "ROUTE", "STATUS", "COUNT"
-                    )?;
-                    for entry in recorded.entries() {
-                        writeln!(
-                            out,
-                            "{:<10} {:<24} {:>6} {:>10}",
-                            entry.service, entry.route, entry.status, entry.count
-                        )?;
-                    }
-                }
-                _ => writeln!(
-                    out,
-                    "No requests recorded yet ({} does not hold any). `run` records them.",
-                    path.display()
-                )?,
-            }
-            emit(&out)?;
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Config => {
-            emit(&settings_table(&settings)?)?;
-            Ok(ExitCode::SUCCESS)
         }
     }
+    emit(&out)?;
+    Ok(if healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn stats(resolver: &Resolver<impl Fn(&str) -> Option<String>>) -> Result<ExitCode> {
+    let path = resolver.home()?.value.join(stats::FILE_NAME);
+    let dashboard_port = resolver.dashboard_port(None)?.value;
+    // A running instance knows counts it has not written yet: ask it first.
+    let live = runtime()?
+        .block_on(health::stats("127.0.0.1", dashboard_port))
+        .ok();
+    let (recorded, origin) = match live {
+        Some(stats) => (
+            Some(stats),
+            format!("by the instance running on port {dashboard_port}"),
+        ),
+        None => (stats::Stats::load(&path)?, format!("in {}", path.display())),
+    };
+    let mut out = String::new();
+    match recorded {
+        Some(recorded) if !recorded.is_empty() => {
+            writeln!(out, "{} requests recorded {origin}", recorded.total())?;
+            writeln!(
+                out,
+                "{:<10} {:<24} {:>6} {:>10}",
+                "SERVICE", "ROUTE", "STATUS", "COUNT"
+            )?;
+            for entry in recorded.entries() {
+                writeln!(
+                    out,
+                    "{:<10} {:<24} {:>6} {:>10}",
+                    entry.service, entry.route, entry.status, entry.count
+                )?;
+            }
+        }
+        _ => writeln!(
+            out,
+            "No requests recorded yet ({} does not hold any). `run` records them.",
+            path.display()
+        )?,
+    }
+    emit(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show_config(resolver: &Resolver<impl Fn(&str) -> Option<String>>) -> Result<ExitCode> {
+    let settings = resolver.settings(PortFlags::default())?;
+    emit(&settings_table(&settings)?)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

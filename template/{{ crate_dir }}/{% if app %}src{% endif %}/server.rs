@@ -221,6 +221,12 @@ async fn count(
         None => "unmatched".to_string(),
     };
     let response = next.run(request).await;
+    tracing::debug!(
+        service,
+        route,
+        status = response.status().as_u16(),
+        "served"
+    );
     let mut recorded = shared.recorded();
     recorded
         .stats
@@ -314,5 +320,86 @@ async fn wait_for_signal() -> &'static str {
     {
         let _ = interrupt.await;
         "Ctrl-C"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    fn shared() -> Arc<Shared> {
+        Arc::new(Shared {
+            recorded: Mutex::new(Recorded {
+                stats: Stats::default(),
+                dirty: false,
+            }),
+            stats_path: PathBuf::from("unused.json"),
+        })
+    }
+
+    async fn get(router: &Router, path: &str) -> (StatusCode, serde_json::Value) {
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&body).unwrap_or_default())
+    }
+
+    #[tokio::test]
+    async fn health_names_the_service_and_the_build() {
+        let shared = shared();
+        let (status, body) = get(&counted("proxy", Router::new(), &shared), "/health").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["status"], "ok");
+        assert_eq!(body["service"], "proxy");
+        assert_eq!(body["git_hash"], build_info::GIT_HASH);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_path_is_a_counted_404_by_route_pattern() {
+        let shared = shared();
+        let proxy = counted("proxy", Router::new(), &shared);
+        let (status, body) = get(&proxy, "/v1/messages?key=secret").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["path"], "/v1/messages");
+        get(&proxy, "/health").await;
+        let recorded = shared.recorded();
+        assert!(recorded.dirty);
+        let routes: Vec<_> = recorded
+            .stats
+            .entries()
+            .into_iter()
+            .map(|entry| (entry.route, entry.status, entry.count))
+            .collect();
+        assert_eq!(
+            routes,
+            [
+                ("/health".to_string(), 200, 1),
+                ("unmatched".to_string(), 404, 1)
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn the_dashboard_shows_what_was_counted() {
+        let shared = shared();
+        let dashboard = dashboard_router(&shared);
+        get(&dashboard, "/health").await;
+        let (status, body) = get(&dashboard, "/api/stats").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["total"], 1);
+        let request = Request::get("/").body(Body::empty()).unwrap();
+        let page = dashboard.oneshot(request).await.unwrap();
+        let html = page.into_body().collect().await.unwrap().to_bytes();
+        let html = String::from_utf8(html.to_vec()).unwrap();
+        assert!(html.contains("<td>dashboard</td><td>/health</td><td>200</td>"));
+    }
+
+    #[test]
+    fn escape_keeps_markup_out_of_the_page() {
+        assert_eq!(escape("<a&b>"), "&lt;a&amp;b&gt;");
     }
 }
