@@ -44,6 +44,8 @@ ADDED = {
     ".github/workflows/build.yml",
     ".github/workflows/release.yml",
     ".github/dependabot.yml",
+    ".github/workflows/template-update.yml",
+    ".github/scripts/template_update.py",
     "cco/Dockerfile",
     "cco/docker-compose.yml",
     "cco/.env.example",
@@ -51,6 +53,7 @@ ADDED = {
     "cco/docs/CROSS_COMPILE.md",
     "cco/scripts/analyze-size.sh",
     "cco/scripts/release.sh",
+    "cco/scripts/check-merge.sh",
     "cco/docs/RELEASING.md",
 }
 
