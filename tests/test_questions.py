@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ def test_every_question_has_a_type_help_and_default(copier_yml: dict[str, Any]) 
     for name, spec in questions(copier_yml).items():
         assert spec.get("type") in {"str", "int", "float", "bool", "yaml"}, name
         assert len(str(spec.get("help", ""))) > 15, f"{name} needs a help text"
+        # At a terminal a help is one to three lines; reasons belong in the generated docs.
+        assert len(textwrap.wrap(str(spec["help"]), 100)) <= 3, f"{name}'s help is over three lines"
         assert "default" in spec, f"{name} needs a default so --defaults never prompts"
 
 
