@@ -51,6 +51,7 @@ ADDED = {
     "cco/.env.example",
     "cco/project/.gitignore",
     "cco/docs/CROSS_COMPILE.md",
+    "cco/docs/DECISIONS.md",
     "cco/scripts/analyze-size.sh",
     "cco/scripts/release.sh",
     "cco/scripts/check-merge.sh",

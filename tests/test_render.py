@@ -167,13 +167,20 @@ ANSWER_EFFECTS: list[tuple[dict[str, Any], set[str], dict[str, list[str]]]] = [
     ({"panic": "unwind"}, {"cco/Cargo.toml"}, {"cco/Cargo.toml": ['panic = "unwind"']}),
     (
         {"strip": False},
-        {"cco/Cargo.toml", "cco/Makefile", ".github/workflows/build.yml", "README.md"},
+        {"cco/Cargo.toml", "cco/Makefile", ".github/workflows/build.yml", "README.md", "cco/docs/DECISIONS.md"},
         {"cco/Cargo.toml": ["strip = false"], "cco/Makefile": ["symbols kept"]},
     ),
     ({"edition": "2024"}, {"cco/Cargo.toml"}, {"cco/Cargo.toml": ['edition = "2024"']}),
     (
         {"rust_version": "1.90"},
-        {"cco/Cargo.toml", "cco/Dockerfile", "README.md", ".github/workflows/build.yml", "cco/docs/RELEASING.md"},
+        {
+            "cco/Cargo.toml",
+            "cco/Dockerfile",
+            "README.md",
+            ".github/workflows/build.yml",
+            "cco/docs/RELEASING.md",
+            "cco/docs/DECISIONS.md",
+        },
         {"cco/Cargo.toml": ['rust-version = "1.90"'], "cco/Dockerfile": ["FROM rust:1.90-slim-trixie AS builder"]},
     ),
     (
@@ -185,6 +192,7 @@ ANSWER_EFFECTS: list[tuple[dict[str, Any], set[str], dict[str, list[str]]]] = [
             "cco/Cargo.toml",
             "cco/install.sh",
             "README.md",
+            "cco/docs/DECISIONS.md",
         },
         {},
     ),
@@ -211,10 +219,10 @@ ANSWER_EFFECTS: list[tuple[dict[str, Any], set[str], dict[str, list[str]]]] = [
     ),
     (
         {"debian_release": "bookworm"},
-        {"cco/Dockerfile", "README.md", ".github/dependabot.yml"},
+        {"cco/Dockerfile", "cco/docs/DECISIONS.md", ".github/dependabot.yml"},
         {
             "cco/Dockerfile": ["FROM rust:1.95-slim-bookworm AS builder", "FROM debian:bookworm-slim"],
-            "README.md": ["rust:1.95-slim-bookworm"],
+            "cco/docs/DECISIONS.md": ["rust:1.95-slim-bookworm"],
         },
     ),
     (
@@ -257,12 +265,13 @@ ANSWER_EFFECTS: list[tuple[dict[str, Any], set[str], dict[str, list[str]]]] = [
             ".github/workflows/release.yml",
             "cco/Dockerfile",
             "cco/docs/RELEASING.md",
+            "cco/docs/DECISIONS.md",
         },
         {".gitignore": ["\nCargo.lock\n"], "cco/Dockerfile": ["Cargo.lock* ./", "cargo build --release \\"]},
     ),
     (
         {"install_dir": "/opt/cco/bin"},
-        {"cco/Makefile", "cco/install.sh", "README.md"},
+        {"cco/Makefile", "cco/install.sh", "README.md", "cco/docs/DECISIONS.md"},
         {
             "cco/Makefile": ["BINDIR           ?= /opt/cco/bin"],
             "cco/install.sh": ["install_dir='/opt/cco/bin'"],

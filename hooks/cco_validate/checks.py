@@ -117,7 +117,14 @@ def expected_files(answers: dict[str, Any]) -> set[str]:
     owner already had are among them: the template keeps theirs instead of rendering its own)."""
     crate_dir = str(answers.get("crate_dir", "cco"))
     prefix = "" if crate_dir == "." else f"{crate_dir}/"
-    crate = ["Makefile", "docs/CROSS_COMPILE.md", "install.sh", "scripts/analyze-size.sh", "scripts/check-merge.sh"]
+    crate = [
+        "Makefile",
+        "docs/CROSS_COMPILE.md",
+        "docs/DECISIONS.md",
+        "install.sh",
+        "scripts/analyze-size.sh",
+        "scripts/check-merge.sh",
+    ]
     root = {ANSWERS_FILE, ".gitignore", "README.md", WORKFLOW}
     if answers.get("release", True):
         crate += ["scripts/release.sh", "docs/RELEASING.md"]
