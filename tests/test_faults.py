@@ -125,7 +125,7 @@ def test_idle_sockets_are_limited_and_closed(default_binary: Path, tmp_path: Pat
         assert process.poll() is None
 
 
-def test_an_unusable_cco_home_is_an_error_at_start(default_binary: Path, tmp_path: Path) -> None:
+def test_an_unusable_cco_home_is_an_error_at_start(default_binary: Path) -> None:
     env = clean_env(Path("/dev/null/home"), CCO_PROXY_PORT=str(free_port()), CCO_DASHBOARD_PORT=str(free_port()))
     result = subprocess.run([str(default_binary), "run"], env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 1

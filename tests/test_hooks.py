@@ -184,9 +184,9 @@ JSON_BREAKAGES = [case for case in BROKEN_CONFIGS if isinstance(case[1], dict)]
 
 
 @pytest.mark.parametrize(("case", "change", "message"), JSON_BREAKAGES, ids=[case for case, _, _ in JSON_BREAKAGES])
-def test_the_config_check_and_build_rs_say_the_same(case: str, change: Any, message: str) -> None:
+def test_the_config_check_and_build_rs_say_the_same(renders: Renders, case: str, change: Any, message: str) -> None:
     """build.rs and the quick check enforce one schema with one set of messages."""
-    config = json.loads((ROOT / "tests" / "fixtures" / "orchestra-config.json").read_text())
+    config = json.loads((renders().root / "config" / "orchestra-config.json").read_text())
     problem = checks.config_problem({**config, **change})
     assert problem is not None and message in problem
 
@@ -303,7 +303,7 @@ def test_full_validation_passes_and_changes_nothing_in_the_project(copie: Any, h
 
 @pytest.mark.slow
 def test_size_and_symbol_checks_fail_on_a_binary_too_big_and_unstripped(
-    default_project: Project, default_binary: Path, tmp_path: Path
+    default_project: Project, default_binary: Path
 ) -> None:
     """The checks themselves, given a binary with symbols (the debug one) and a limit of 0.01 MB."""
     answers = {**default_project.answers, "size_limit_mb": 0.01}
@@ -336,6 +336,8 @@ def test_the_glibc_check_fails_a_binary_newer_than_the_images_release(
 
 @pytest.mark.slow
 def test_a_target_whose_dependency_graph_does_not_resolve_fails(copie: Any, hook_target_dir: dict[str, str]) -> None:
+    """The same line whether or not this machine has the target's standard library: the graph
+    is resolved before anything is compiled."""
     project = render(copie)
     cargo_toml = project.crate / "Cargo.toml"
     cargo_toml.write_text(

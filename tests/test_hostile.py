@@ -76,7 +76,7 @@ MAKE_TARGETS = ["build", "test", "release", "install", "run", "clean", "fmt", "l
 VALID_BEGINNINGS = {
     "repository_url": "https://example.invalid/",
     "install_dir": "/opt/",
-    "rust_version": "1.95",
+    "rust_version": DEFAULT_ANSWERS["rust_version"],
     "crate_dir": "cco/",
 }
 CASES = (

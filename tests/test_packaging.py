@@ -476,9 +476,8 @@ def test_image_rebuild_after_a_source_change_reuses_the_dependency_layer(image: 
 
 
 @pytest.mark.slow
-def test_compose_comes_up_healthy_and_its_volume_survives_down_and_up(
-    podman_ready: None, copie: Any, tmp_path: Path
-) -> None:
+@pytest.mark.usefixtures("podman_ready")
+def test_compose_comes_up_healthy_and_its_volume_survives_down_and_up(copie: Any) -> None:
     compose_tool = tool("podman-compose", "podman-compose")
     proxy, dashboard = free_port(), free_port()
     project = render(copie, proxy_port=proxy, dashboard_port=dashboard)

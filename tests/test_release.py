@@ -27,14 +27,25 @@ from typing import Any
 import pytest
 
 import actions
-from conftest import ROOT, Project, free_port, git_init, render, run, tool
+from conftest import DEFAULT_ANSWERS, ROOT, Project, free_port, git_init, render, run, tool
 
 pytestmark = pytest.mark.slow
 
 TAG = "v0.1.0"
 # .ci/run installs cargo-audit and cargo-binstall there (CCO_TOOLS moves it).
 TOOLS = Path(os.environ.get("CCO_TOOLS", Path.home() / ".cache" / "cco-template" / "tools")) / "bin"
-ADVISORY_BUNDLE = ROOT.parent / "shared" / "rustsec" / "advisory-db.bundle"
+
+
+def advisory_bundle() -> Path | None:
+    """The dated RustSec snapshot: CCO_ADVISORY_DB_BUNDLE, else ../shared/rustsec beside this
+    checkout or beside any folder above it."""
+    if named := os.environ.get("CCO_ADVISORY_DB_BUNDLE"):
+        return Path(named)
+    for folder in ROOT.parents:
+        candidate = folder / "shared" / "rustsec" / "advisory-db.bundle"
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def host_target() -> str:
@@ -361,8 +372,8 @@ def test_dependabot_configuration_matches_its_schema_and_names_real_directories(
     dockerfile = (project.root / updates["docker"]["directory"].lstrip("/") / "Dockerfile").read_text()
     # Dependabot updates literal FROM lines only (dependabot-core#2057: no build arguments).
     assert [line for line in dockerfile.splitlines() if line.startswith("FROM ")] == [
-        "FROM rust:1.95-slim-trixie AS builder",
-        "FROM debian:trixie-slim",
+        f"FROM rust:{DEFAULT_ANSWERS['rust_version']}-slim-{DEFAULT_ANSWERS['debian_release']} AS builder",
+        f"FROM debian:{DEFAULT_ANSWERS['debian_release']}-slim",
     ]
 
 
@@ -377,11 +388,12 @@ def test_the_audit_job_passes_against_the_rustsec_snapshot(release: Release, tmp
     installer = next(step for step in steps if "install-action" in step.get("uses", ""))
     assert installer["with"] == {"tool": "cargo-audit"}  # prebuilt, not compiled on each run
     assert [step["run"] for step in steps if "run" in step] == ["cargo audit"]
-    if not ADVISORY_BUNDLE.is_file():
-        pytest.skip(f"no RustSec snapshot at {ADVISORY_BUNDLE}")
+    bundle = advisory_bundle()
+    if bundle is None or not bundle.is_file():
+        pytest.skip(f"no RustSec snapshot ({bundle or '../shared/rustsec/advisory-db.bundle above this checkout'})")
     cargo_audit = find_tool("cargo-audit")
     database = tmp_path / "advisory-db"
-    run(["git", "clone", "--quiet", str(ADVISORY_BUNDLE), str(database)], tmp_path)
+    run(["git", "clone", "--quiet", str(bundle), str(database)], tmp_path)
     dated = run(["git", "log", "-1", "--format=%cs"], database).stdout.strip()
     directory = release.project.root / workflow["jobs"]["audit"]["defaults"]["run"]["working-directory"]
     env = {"PATH": f"{Path(cargo_audit).parent}:{os.environ['PATH']}"}

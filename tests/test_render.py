@@ -16,7 +16,7 @@ import pytest
 
 from cco_validate import checks
 from cco_validate.answers import ANSWERS_FILE
-from conftest import Project, Renders, files_of, run
+from conftest import DEFAULT_ANSWERS, Project, Renders, files_of, run
 
 EXECUTABLES = {"install.sh", "analyze-size.sh", "check-merge.sh", "release.sh"}
 MAKE_TARGETS = [
@@ -86,7 +86,7 @@ def test_cargo_toml_is_the_specifications(default_files: dict[str, bytes]) -> No
     assert package["name"] == "cco"
     assert package["version"] == "0.1.0"
     assert package["edition"] == "2021"
-    assert package["rust-version"] == "1.95"
+    assert package["rust-version"] == DEFAULT_ANSWERS["rust_version"]
     assert package["description"] == "Claude Orchestration - Multi-agent development system"
     assert package["repository"] == "https://github.com/brent/cc-orchestra"
     assert package["publish"] is False and "license" not in package
@@ -159,6 +159,7 @@ def changed_files(base: dict[str, bytes], other: dict[str, bytes]) -> set[str]:
 
 
 # Each answer, the files it may change, and what must then be in them.
+RUST = DEFAULT_ANSWERS["rust_version"]
 ANSWER_EFFECTS: list[tuple[dict[str, Any], set[str], dict[str, list[str]]]] = [
     ({"lto": "thin"}, {"cco/Cargo.toml"}, {"cco/Cargo.toml": ['lto = "thin"']}),
     ({"lto": "off"}, {"cco/Cargo.toml"}, {"cco/Cargo.toml": ["lto = false"]}),
@@ -221,8 +222,8 @@ ANSWER_EFFECTS: list[tuple[dict[str, Any], set[str], dict[str, list[str]]]] = [
         {"debian_release": "bookworm"},
         {"cco/Dockerfile", "cco/docs/DECISIONS.md", ".github/dependabot.yml"},
         {
-            "cco/Dockerfile": ["FROM rust:1.95-slim-bookworm AS builder", "FROM debian:bookworm-slim"],
-            "cco/docs/DECISIONS.md": ["rust:1.95-slim-bookworm"],
+            "cco/Dockerfile": [f"FROM rust:{RUST}-slim-bookworm AS builder", "FROM debian:bookworm-slim"],
+            "cco/docs/DECISIONS.md": [f"rust:{RUST}-slim-bookworm"],
         },
     ),
     (
@@ -372,7 +373,7 @@ def test_rendered_rust_is_rustfmt_clean(renders: Renders, answers: dict[str, Any
     run(["rustfmt", "--check", "--edition", edition, *sources], project.crate)
 
 
-def test_only_the_scripts_are_executable(default_files: dict[str, bytes], renders: Renders) -> None:
+def test_only_the_scripts_are_executable(renders: Renders) -> None:
     project: Project = renders()
     for path in project.root.rglob("*"):
         if path.is_file():

@@ -130,7 +130,7 @@ def test_a_heading_older_than_a_released_tag_is_refused(clone: Path) -> None:
     assert calls == [] and origin_tags(clone) == ["refs/tags/0.2.0"]
 
 
-def test_the_release_workflow_runs_the_script_on_main(copier_yml: dict[str, Any]) -> None:
+def test_the_release_workflow_runs_the_script_on_main() -> None:
     workflow = (ROOT / ".github" / "workflows" / "release.yml").read_text()
     assert "run: python3 .ci/release_from_changelog.py" in workflow
     assert "branches: [main]" in workflow and "fetch-depth: 0" in workflow

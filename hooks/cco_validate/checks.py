@@ -832,14 +832,8 @@ def check_cross_targets(project: Project, build: Build, built: bool, strict: boo
             else:
                 yield passed(check, "the host: built above")
             continue
-        if target in installed:
-            result = build.cargo("check", "--target", target)
-            if result.returncode == 0:
-                yield passed(check, "cargo check passed")
-            else:
-                reason = environment_problem(result)
-                yield skipped(check, reason) if reason else failed(check, cargo_error(result))
-            continue
+        # Resolution first, whether or not the standard library is here: the same answer on
+        # every machine for a graph that cannot resolve.
         result = build.cargo("tree", "--target", target, "-e", "normal", "--depth", "1")
         if result.returncode != 0:
             reason = environment_problem(result)
@@ -848,6 +842,13 @@ def check_cross_targets(project: Project, build: Build, built: bool, strict: boo
                 if reason
                 else failed(check, f"the dependency graph does not resolve: {cargo_error(result)}")
             )
+        elif target in installed:
+            result = build.cargo("check", "--target", target)
+            if result.returncode == 0:
+                yield passed(check, "cargo check passed")
+            else:
+                reason = environment_problem(result)
+                yield skipped(check, reason) if reason else failed(check, cargo_error(result))
         elif strict:
             yield failed(check, f"not compiled: its standard library is missing (`rustup target add {target}`)")
         else:
