@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from pathlib import Path
 from typing import Any
@@ -42,11 +43,25 @@ def test_readme_test_command_is_what_ci_runs() -> None:
     assert (ROOT / ".ci/run").stat().st_mode & 0o111
 
 
-def test_architecture_names_every_template_file() -> None:
+def test_architecture_names_every_template_file_and_no_other() -> None:
+    """The table "What renders what": each template file is one row's template path (or glob),
+    and each row's path names files that exist."""
     architecture = (ROOT / "ARCHITECTURE.md").read_text()
-    for path in (ROOT / "template").rglob("*"):
-        if path.is_file() and path.suffix != ".rs":
-            assert path.name in architecture, f"ARCHITECTURE.md does not say what renders {path.name}"
+    table = architecture.split("| generated | template |", 1)[1].split("\n\n", 1)[0]
+    patterns = [
+        re.match(r"`([^`]+)`", row.split("|")[2].strip()).group(1)  # type: ignore[union-attr]
+        for row in table.splitlines()[2:]
+    ]
+    files = sorted(
+        path.relative_to(ROOT / "template").as_posix() for path in (ROOT / "template").rglob("*") if path.is_file()
+    )
+    for file in files:
+        matching = [pattern for pattern in patterns if fnmatch.fnmatchcase(file, pattern)]
+        assert len(matching) == 1, f"ARCHITECTURE.md's table names {file} {len(matching)} times (once, please)"
+    for pattern in patterns:
+        assert any(fnmatch.fnmatchcase(file, pattern) for file in files), (
+            f"ARCHITECTURE.md names {pattern}, not in template/"
+        )
 
 
 @pytest.mark.slow
