@@ -1,4 +1,5 @@
-"""Fixtures shared by the template's tests: renders, a shared Cargo target directory, helpers.
+"""Fixtures shared by the template's tests: renders, a shared Cargo target directory, the
+default project and its binary. Helpers are in helpers.py.
 
 Renders go through pytest-copie (``copie``, ``copie_session``), which calls Copier with
 ``vcs_ref="HEAD"`` so the working tree is rendered, not the newest tag. Compiling Rust is
@@ -8,107 +9,17 @@ machine, and each render only compiles its own crate.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import socket
-import stat
-import subprocess
-import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from plumbum import local
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "hooks"))  # the validation package, tested directly too
-
-# A rendered repository and where its crate is: the hooks' own notion of it.
-from cco_validate.checks import WORKFLOW, find_tool  # noqa: E402
-from cco_validate.checks import Project as Project  # noqa: E402  (re-exported to the tests)
-
-# The answers --defaults gives, which are the specification's values (and, where the
-# specification is wrong, the corrected ones the help texts explain).
-DEFAULT_ANSWERS: dict[str, Any] = {
-    "project_name": "cco",
-    "crate_name": "cco",
-    "description": "Claude Orchestration - Multi-agent development system",
-    "repository_url": "https://github.com/brent/cc-orchestra",
-    "author": "",
-    "license": "none",
-    "crate_dir": "cco",
-    "rust_version": "1.95",
-    "edition": "2021",
-    "opt_level": "3",
-    "lto": "fat",
-    "codegen_units": 1,
-    "strip": True,
-    "panic": "abort",
-    "size_limit_mb": 15.0,
-    "proxy_port": 8888,
-    "dashboard_port": 3939,
-    "cache_size_mb": 200,
-    "cache_ttl_hours": 48,
-    "build_targets": ["x86_64-unknown-linux-gnu", "x86_64-apple-darwin", "aarch64-apple-darwin"],
-    "release": True,
-    "dependabot": True,
-    "template_updates": True,
-    "docker": True,
-    "debian_release": "trixie",
-    "image_scan": False,
-    "compose": True,
-    "install_dir": "/usr/local/bin",
-    "app": True,
-    "commit_lockfile": True,
-    "validation": "full",
-    # Not asked: null until the first copy records the files that were already there.
-    "owned_files": None,
-}
-
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "cco template tests",
-    "GIT_AUTHOR_EMAIL": "tests@example.invalid",
-    "GIT_COMMITTER_NAME": "cco template tests",
-    "GIT_COMMITTER_EMAIL": "tests@example.invalid",
-}
-
-
-def set_validation(level: str) -> None:
-    """Sets CCO_VALIDATE for the template's tasks. Copier runs them with plumbum's copy of the
-    environment, taken when plumbum was imported, so os.environ alone would not reach them."""
-    os.environ["CCO_VALIDATE"] = level
-    local.env["CCO_VALIDATE"] = level
-
-
-@contextmanager
-def validation(level: str) -> Iterator[None]:
-    """CCO_VALIDATE is `level` for the template's tasks inside the block, and none again after it."""
-    set_validation(level)
-    try:
-        yield
-    finally:
-        set_validation("none")
-
-
-def template_files() -> list[str]:
-    """The template's files as they are in the working tree: tracked, and new ones git does not ignore."""
-    listed = run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], ROOT).stdout
-    return [name for name in listed.split("\0") if name and (ROOT / name).is_file()]
-
-
-def copy_template(destination: Path) -> Path:
-    for name in template_files():
-        (destination / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / name, destination / name)
-    return destination
+from helpers import ROOT, Project, Renders, cargo_build, copy_template, git_init, render, set_validation
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -122,152 +33,6 @@ def pytest_configure(config: pytest.Config) -> None:
     plain = Path(tempfile.mkdtemp(prefix="cco-template-"))
     config.option.template = str(copy_template(plain))
     config.add_cleanup(lambda: shutil.rmtree(plain, ignore_errors=True))
-
-
-def workflow(project: Project) -> dict[Any, Any]:
-    """The rendered GitHub workflow, parsed."""
-    loaded = yaml.safe_load((project.root / WORKFLOW).read_text())
-    assert isinstance(loaded, dict)
-    return loaded
-
-
-def run(
-    command: list[str],
-    cwd: Path,
-    env: Mapping[str, str] | None = None,
-    check: bool = True,
-    timeout: float = 900,
-) -> subprocess.CompletedProcess[str]:
-    """Runs a command; when `check` and it fails, the assertion shows its whole output."""
-    result = subprocess.run(
-        command,
-        cwd=cwd,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(command)} exited {result.returncode} in {cwd}\n"
-            f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
-        )
-    return result
-
-
-def git_init(path: Path) -> None:
-    """Makes `path` a git repository with one commit, as a user's new repository is."""
-    run(["git", "init", "-q", "-b", "main"], path)
-    commit(path, "Generated from the cco template")
-
-
-def commit(project: Path, message: str) -> None:
-    """Commits everything in `project`, as its owner would."""
-    run(["git", "add", "-A"], project)
-    run(["git", "commit", "-q", "-m", message], project, env=GIT_IDENTITY)
-
-
-def answers(project: Path) -> dict[str, Any]:
-    """The project's answers file, parsed."""
-    loaded = yaml.safe_load((project / ".copier-answers.yml").read_text())
-    assert isinstance(loaded, dict)
-    return loaded
-
-
-def render(copie: Any, **answers: Any) -> Project:
-    """Renders the template with the defaults and these answers; fails the test if Copier fails."""
-    result = copie.copy(extra_answers=answers)
-    if result.exception is not None:
-        raise AssertionError(f"render failed: {result.exception!r}")
-    assert result.project_dir is not None
-    return Project(root=Path(result.project_dir), answers=dict(result.answers))
-
-
-def files_of(root: Path) -> dict[str, bytes]:
-    """Every file below `root` (but .git), by its relative path."""
-    return {
-        path.relative_to(root).as_posix(): path.read_bytes()
-        for path in sorted(root.rglob("*"))
-        if path.is_file() and ".git" not in path.relative_to(root).parts
-    }
-
-
-def clean_env(home: Path, **variables: str) -> dict[str, str]:
-    """The process environment without CCO_* settings, with a private CCO_HOME."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("CCO_")}
-    return {**env, "CCO_HOME": str(home), **variables}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def get_json(port: int, path: str = "/health") -> tuple[int, Any]:
-    """GETs a path on loopback, returning the status and the decoded JSON body."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-def wait_for_health(port: int, seconds: float = 30) -> Any:
-    """Polls /health until it answers 200, returning its JSON."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            status, body = get_json(port)
-            if status == 200:
-                return body
-        except (OSError, ValueError):
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"nothing answered /health on port {port} within {seconds} s")
-        time.sleep(0.1)
-
-
-class Renders:
-    """Renders shared by the session: one render per distinct set of answers.
-
-    `renders(**answers)` gives the shared render, made read-only so that a test which
-    writes to it fails instead of changing what later tests see; `renders.copy(into, **answers)`
-    gives a writable copy of it, for tests that break or change files.
-    """
-
-    def __init__(self, copie_session: Any) -> None:
-        self._copie = copie_session
-        self._made: dict[str, Project] = {}
-
-    def __call__(self, **answers: Any) -> Project:
-        key = json.dumps(answers, sort_keys=True)
-        if key not in self._made:
-            project = render(self._copie, **answers)
-            set_writable(project.root, False)
-            self._made[key] = project
-        return self._made[key]
-
-    def copy(self, into: Path, **answers: Any) -> Project:
-        shared = self(**answers)
-        shutil.copytree(shared.root, into, symlinks=True)
-        set_writable(into, True)
-        return Project(root=into, answers=shared.answers)
-
-    def close(self) -> None:
-        for project in self._made.values():
-            set_writable(project.root, True)  # so the session's temporary directories can be removed
-
-
-def set_writable(root: Path, writable: bool) -> None:
-    """Adds or removes every write permission below `root`, keeping the other bits."""
-    write = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
-    for path in [root, *root.rglob("*")]:
-        if path.is_symlink():
-            continue
-        mode = path.stat().st_mode
-        path.chmod((mode | stat.S_IWUSR) if writable else (mode & ~write))
 
 
 @pytest.fixture(scope="session")
@@ -308,96 +73,9 @@ def default_project(copie_session: Any) -> Project:
     return project
 
 
-def cargo_build(
-    project: Project,
-    cargo_env: Mapping[str, str],
-    keep_in: Path,
-    *arguments: str,
-    env: Mapping[str, str] | None = None,
-) -> Path:
-    """Builds the project's binary and copies it to `keep_in`.
-
-    Renders share one target directory, so the next build of another render overwrites
-    target/<profile>/<name>: a test keeps its own copy.
-    """
-    run(["cargo", "build", *arguments], project.crate, env={**cargo_env, **(env or {})})
-    profile = "release" if "--release" in arguments else "debug"
-    built = Path(cargo_env["CARGO_TARGET_DIR"]) / profile / project.name
-    keep_in.mkdir(parents=True, exist_ok=True)
-    kept = keep_in / project.name
-    shutil.copy2(built, kept)
-    return kept
-
-
 @pytest.fixture(scope="session")
 def default_binary(
     default_project: Project, cargo_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """The default render's debug binary."""
     return cargo_build(default_project, cargo_env, tmp_path_factory.mktemp("default-debug"))
-
-
-# Ways to break config/orchestra-config.json, and what build.rs and the hooks both say.
-BROKEN_CONFIGS: list[tuple[str, Any, str]] = [
-    ("missing", None, "cannot read the orchestra configuration"),
-    ("not-json", "{ not json", "not valid JSON"),
-    ("no-agents", {"agents": []}, "agents must be a non-empty array"),
-    (
-        "agent-without-model",
-        {"agents": [{"name": "a", "role": "r"}]},
-        "agents[0].model must be a non-empty string",
-    ),
-    ("same-ports", {"server": {"proxy_port": 7000, "dashboard_port": 7000}}, "they must differ"),
-    (
-        "port-out-of-range",
-        {"server": {"proxy_port": 70000, "dashboard_port": 2}},
-        "server.proxy_port must be an integer from 1 to 65535",
-    ),
-    ("zero-cache", {"cache": {"size_mb": 0, "ttl_hours": 1}}, "cache.size_mb must be a positive integer"),
-    (
-        "duplicate-agent",
-        {"agents": [{"name": "a", "role": "r", "model": "m"}] * 2},
-        'agents[1].name "a" is used twice',
-    ),
-]
-
-
-def break_config(path: Path, change: Any) -> None:
-    """Applies one of BROKEN_CONFIGS to the configuration at `path`."""
-    if change is None:
-        path.unlink()
-    elif isinstance(change, str):
-        path.write_text(change)
-    else:
-        path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
-
-
-def snapshot_template(destination: Path, tag: str | None = "0.1.0") -> Path:
-    """This template as it is in the working tree (uncommitted changes too), committed to a new
-    git repository at `destination` and tagged, as a released template would be."""
-    copy_template(destination)
-    run(["git", "init", "-q", "-b", "main"], destination)
-    commit_template(destination, "template snapshot", tag)
-    return destination
-
-
-def commit_template(template: Path, message: str, tag: str | None) -> None:
-    run(["git", "add", "-A"], template)
-    run(["git", "commit", "-q", "--allow-empty", "-m", message], template, env=GIT_IDENTITY)
-    if tag:
-        run(["git", "tag", tag], template)
-
-
-def copier_cli(
-    *arguments: str, cwd: Path, validate: str = "none", check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    """Runs the copier command line as a user would, with CCO_VALIDATE set for its tasks."""
-    return run([sys.executable, "-m", "copier", *arguments], cwd, env={"CCO_VALIDATE": validate}, check=check)
-
-
-def tool(name: str, package: str) -> str:
-    """The tool's path (found as the hooks find it), or a skip that names the package that installs it."""
-    found = find_tool(name)
-    if found is None:
-        pytest.skip(f"{name} is not installed: pip install {package}")
-    return found

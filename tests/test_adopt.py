@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from cco_validate import checks
-from conftest import (
+from existing_repository import DEPENDENCIES, OWNED, write_repository
+from helpers import (
     DEFAULT_ANSWERS,
     ROOT,
     Renders,
@@ -32,7 +33,6 @@ from conftest import (
     run,
     snapshot_template,
 )
-from existing_repository import DEPENDENCIES, OWNED, write_repository
 from terminal import asked_questions, drive_in_terminal
 
 ADOPT = ("copy", "--trust", "--defaults", "--data", "app=false")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from conftest import (
+from helpers import (
     BROKEN_CONFIGS,
     GIT_IDENTITY,
     Project,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import clean_env, free_port, run, wait_for_health
+from helpers import clean_env, free_port, run, wait_for_health
 
 pytestmark = pytest.mark.slow
 

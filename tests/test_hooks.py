@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from cco_validate import checks, runner
-from conftest import (
+from helpers import (
     BROKEN_CONFIGS,
     ROOT,
     Project,

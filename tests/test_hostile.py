@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from cco_validate.answers import ANSWERS_FILE
-from conftest import DEFAULT_ANSWERS, ROOT, run
+from helpers import DEFAULT_ANSWERS, ROOT, run
 
 pytestmark = pytest.mark.slow
 

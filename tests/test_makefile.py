@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Project, free_port, run, wait_for_health
+from helpers import Project, free_port, run, wait_for_health
 
 pytestmark = pytest.mark.slow
 

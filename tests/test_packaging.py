@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from cco_validate import checks
-from conftest import (
+from helpers import (
     DEFAULT_ANSWERS,
     GIT_IDENTITY,
     ROOT,

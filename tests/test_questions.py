@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from conftest import DEFAULT_ANSWERS, ROOT, copier_cli
+from helpers import DEFAULT_ANSWERS, ROOT, copier_cli
 
 
 def questions(copier_yml: dict[str, Any]) -> dict[str, dict[str, Any]]:

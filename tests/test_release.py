@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 import actions
-from conftest import DEFAULT_ANSWERS, ROOT, Project, free_port, git_init, render, run, tool
+from helpers import DEFAULT_ANSWERS, ROOT, Project, free_port, git_init, render, run, tool
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ import pytest
 
 from cco_validate import checks
 from cco_validate.answers import ANSWERS_FILE
-from conftest import DEFAULT_ANSWERS, Project, Renders, files_of, run
+from helpers import DEFAULT_ANSWERS, Project, Renders, files_of, run
 
 EXECUTABLES = {"install.sh", "analyze-size.sh", "check-merge.sh", "release.sh"}
 MAKE_TARGETS = [

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import ROOT, git_init, run, snapshot_template, tool
+from helpers import ROOT, git_init, run, snapshot_template, tool
 
 
 def test_python_is_ruff_clean() -> None:

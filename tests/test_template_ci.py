@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 import actions
-from conftest import ROOT, run, tool
+from helpers import ROOT, run, tool
 
 WORKFLOWS = ROOT / ".github" / "workflows"
 ANSWER_SETS = sorted(path.stem for path in (ROOT / ".ci" / "answers").glob("*.yml"))

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from conftest import GIT_IDENTITY, ROOT, run
+from helpers import GIT_IDENTITY, ROOT, run
 
 SCRIPT = ROOT / ".ci" / "release_from_changelog.py"
 GH_STUB = """#!{python}

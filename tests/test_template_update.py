@@ -19,7 +19,7 @@ from typing import Any
 import copier
 import pytest
 
-from conftest import GIT_IDENTITY, ROOT, commit, commit_template, git_init, run, snapshot_template
+from helpers import GIT_IDENTITY, ROOT, commit, commit_template, git_init, run, snapshot_template
 from test_update import NEW_MAKEFILE_LINE, release_next_version
 
 pytestmark = pytest.mark.slow

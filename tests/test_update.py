@@ -20,7 +20,7 @@ from typing import Any
 import copier
 import pytest
 
-from conftest import (
+from helpers import (
     DEFAULT_ANSWERS,
     ROOT,
     answers,
