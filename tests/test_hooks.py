@@ -148,7 +148,7 @@ QUICK_BREAKAGES = [
         "shellcheck-finding",
         lambda p: (p.crate / "install.sh").write_text((p.crate / "install.sh").read_text() + "\necho $1\n"),
         "✗ shellcheck: cco/install.sh, cco/scripts/analyze-size.sh, cco/scripts/check-merge.sh, "
-        "cco/scripts/release.sh: ",
+        "cco/scripts/make.sh, cco/scripts/release.sh: ",
     ),
     (
         "hadolint-finding",

@@ -18,7 +18,7 @@ from cco_validate import checks
 from cco_validate.answers import ANSWERS_FILE
 from helpers import DEFAULT_ANSWERS, Project, Renders, files_of, run
 
-EXECUTABLES = {"install.sh", "analyze-size.sh", "check-merge.sh", "release.sh"}
+EXECUTABLES = {"install.sh", "analyze-size.sh", "check-merge.sh", "make.sh", "release.sh"}
 MAKE_TARGETS = [
     "docker-build",
     "build",
@@ -350,9 +350,9 @@ def test_makefile_lists_and_plans_every_target(renders: Renders) -> None:
 def test_makefile_install_directory_overrides(renders: Renders) -> None:
     project = renders()
     plan = run(["make", "-n", "install", "PREFIX=/tmp/prefix"], project.crate).stdout
-    assert 'dir="/tmp/prefix/bin"' in plan
+    assert 'scripts/make.sh install "target/release/cco" "/tmp/prefix/bin"' in plan
     plan = run(["make", "-n", "install", "DESTDIR=/tmp/stage"], project.crate).stdout
-    assert 'dir="/tmp/stage/usr/local/bin"' in plan
+    assert 'scripts/make.sh install "target/release/cco" "/tmp/stage/usr/local/bin"' in plan
 
 
 @pytest.mark.skipif(shutil.which("rustfmt") is None, reason="rustfmt is not installed")

