@@ -178,6 +178,13 @@ def test_each_quick_check_fails_with_its_message(
     assert result.returncode == 1, result.stdout
     assert message in result.stdout, result.stdout
     assert "fix what is marked ✗, then check again: " in result.stderr
+    # Each ✗ line ends with its entry in the generated troubleshooting guide.
+    failed = [line for line in result.stdout.splitlines() if line.startswith("✗ ")]
+    guide = (project.crate / checks.TROUBLESHOOTING).read_text()
+    for line in failed:
+        check = line[2:].split(":", 1)[0]
+        assert line.endswith(f" (see cco/docs/TROUBLESHOOTING.md#{checks.anchor(check)})"), line
+        assert f'<a id="{checks.anchor(check)}"></a>' in guide
 
 
 JSON_BREAKAGES = [case for case in BROKEN_CONFIGS if isinstance(case[1], dict)]

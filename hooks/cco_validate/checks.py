@@ -31,6 +31,8 @@ RELEASE_WORKFLOW = ".github/workflows/release.yml"
 DEPENDABOT = ".github/dependabot.yml"
 UPDATE_WORKFLOW = ".github/workflows/template-update.yml"
 UPDATE_SCRIPT = ".github/scripts/template_update.py"
+# In the crate: an entry per check, under the anchor `anchor(check)`.
+TROUBLESHOOTING = "docs/TROUBLESHOOTING.md"
 CARGO_CONFIG = ".cargo/config.toml"
 SCRIPTS = ["install.sh", "scripts/analyze-size.sh", "scripts/check-merge.sh", "scripts/make.sh", "scripts/release.sh"]
 # The Makefile targets the specification asks for (§3).
@@ -44,6 +46,13 @@ class Result:
     check: str
     status: Status
     detail: str
+
+
+def anchor(check: str) -> str:
+    """The check's entry in docs/TROUBLESHOOTING.md: `target x86_64-...` is `target`,
+    `cargo build --release` is `cargo-build-release`."""
+    name = "target" if check.startswith("target ") else check
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 def passed(check: str, detail: str) -> Result:
@@ -121,6 +130,7 @@ def expected_files(answers: dict[str, Any]) -> set[str]:
         "Makefile",
         "docs/CROSS_COMPILE.md",
         "docs/DECISIONS.md",
+        TROUBLESHOOTING,
         "install.sh",
         "scripts/analyze-size.sh",
         "scripts/check-merge.sh",

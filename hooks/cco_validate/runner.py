@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
 import shutil
 import sys
@@ -17,9 +18,11 @@ import yaml
 from .answers import absolute_source
 from .checks import (
     QUICK,
+    TROUBLESHOOTING,
     Build,
     Project,
     Result,
+    anchor,
     check_binary,
     check_builds,
     check_cross_targets,
@@ -40,10 +43,16 @@ def shared_target_dir() -> Path | None:
     return Path(configured) if configured else None
 
 
-def line(result: Result) -> str:
+def line(result: Result, guide: str | None = None) -> str:
+    """One check's line; a failure ends with its entry in the troubleshooting guide, if any."""
     if result.status == "skipped":
         return f"{MARKS['skipped']} {result.check}: skipped: {result.detail}"
-    return f"{MARKS[result.status]} {result.check}: {result.detail}"
+    # One line each, so that the link ends the line (a YAML parser's message spans several).
+    detail = re.sub(r"\s*\n\s*", " ", result.detail)
+    text = f"{MARKS[result.status]} {result.check}: {detail}"
+    if result.status == "failed" and guide:
+        text += f" (see {guide}#{anchor(result.check)})"
+    return text
 
 
 def results_for(project: Project, level: str, strict: bool) -> Iterable[Result]:
@@ -129,9 +138,10 @@ def validate(
     print(f"validating {root} (level {level})")
     project = Project.load(root, updated=updated)
     counts = {"passed": 0, "failed": 0, "skipped": 0}
+    guide = project.relative(TROUBLESHOOTING) if (project.crate / TROUBLESHOOTING).is_file() else None
     for result in results_for(project, level, strict):
         counts[result.status] += 1
-        print(line(result), flush=True)
+        print(line(result, guide), flush=True)
     elapsed = time.monotonic() - started
     print(
         f"validation ({level}): {counts['passed']} passed, {counts['failed']} failed, "
