@@ -108,7 +108,7 @@ def test_cargo_toml_is_the_specifications(default_files: dict[str, bytes]) -> No
     assert dependencies["clap"]["features"] == ["derive"]
     assert dependencies["axum"] == "0.7"
     assert dependencies["hyper"]["version"] == "1"
-    assert set(cargo["build-dependencies"]) == {"chrono", "serde_json"}
+    assert set(cargo["build-dependencies"]) == {"chrono", "serde", "serde_json"}
     assert cargo["profile"]["release"] == {
         "strip": True,
         "opt-level": 3,

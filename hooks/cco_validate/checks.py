@@ -154,6 +154,7 @@ def expected_files(answers: dict[str, Any]) -> set[str]:
             "src/main.rs",
             "src/config.rs",
             "src/health.rs",
+            "src/schema.rs",
             "src/server.rs",
             "src/stats.rs",
             "tests/cli.rs",

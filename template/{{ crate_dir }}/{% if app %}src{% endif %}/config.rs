@@ -6,42 +6,16 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// config/orchestra-config.json, as build.rs validated it.
 const EMBEDDED: &str = include_str!(env!("CCO_CONFIG_PATH"));
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct OrchestraConfig {
-    pub server: ServerConfig,
-    pub cache: CacheConfig,
-    pub agents: Vec<Agent>,
-}
+pub use crate::schema::{Agent, OrchestraConfig};
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct ServerConfig {
-    pub proxy_port: u16,
-    pub dashboard_port: u16,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct CacheConfig {
-    pub size_mb: u64,
-    pub ttl_hours: u64,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct Agent {
-    pub name: String,
-    pub role: String,
-    pub model: String,
-}
-
-impl OrchestraConfig {
-    /// The configuration compiled in; build.rs has already refused a file that would not parse.
-    pub fn embedded() -> Self {
-        serde_json::from_str(EMBEDDED).expect("build.rs validated config/orchestra-config.json")
-    }
+/// The configuration compiled in; build.rs has already refused one that breaks the schema.
+pub fn embedded() -> OrchestraConfig {
+    crate::schema::parse(EMBEDDED).expect("build.rs validated config/orchestra-config.json")
 }
 
 /// A setting that could not be taken; `main` reports it and exits with code 2.
@@ -108,7 +82,7 @@ pub struct Resolver<E> {
 impl Resolver<fn(&str) -> Option<String>> {
     /// The embedded configuration and the process environment.
     pub fn from_process() -> Self {
-        Self::new(OrchestraConfig::embedded(), |name| std::env::var(name).ok())
+        Self::new(embedded(), |name| std::env::var(name).ok())
     }
 }
 
@@ -264,9 +238,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Resolver::new(OrchestraConfig::embedded(), move |name| {
-            vars.get(name).cloned()
-        })
+        Resolver::new(embedded(), move |name| vars.get(name).cloned())
     }
 
     fn resolve(flags: PortFlags, vars: &[(&str, &str)]) -> Result<Settings, SettingError> {
@@ -275,14 +247,14 @@ mod tests {
 
     #[test]
     fn embedded_configuration_parses() {
-        let config = OrchestraConfig::embedded();
+        let config = embedded();
         assert!(!config.agents.is_empty());
         assert_ne!(config.server.proxy_port, config.server.dashboard_port);
     }
 
     #[test]
     fn configuration_is_the_default() {
-        let config = OrchestraConfig::embedded();
+        let config = embedded();
         let settings = resolve(PortFlags::default(), &[("HOME", "/home/user")]).unwrap();
         assert_eq!(settings.proxy_port.value, config.server.proxy_port);
         assert_eq!(settings.proxy_port.source, Source::Config);
@@ -347,7 +319,7 @@ mod tests {
         ]);
         assert!(resolver.settings(PortFlags::default()).is_err());
         assert_eq!(resolver.home().unwrap().value, PathBuf::from("/h/.cco"));
-        let config = OrchestraConfig::embedded();
+        let config = embedded();
         assert_eq!(
             resolver.dashboard_port(None).unwrap().value,
             config.server.dashboard_port

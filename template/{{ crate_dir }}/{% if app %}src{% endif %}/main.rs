@@ -3,6 +3,7 @@
 
 mod config;
 mod health;
+mod schema;
 mod server;
 mod stats;
 
