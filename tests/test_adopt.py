@@ -52,9 +52,11 @@ ADDED = {
     "cco/project/.gitignore",
     "cco/docs/CROSS_COMPILE.md",
     "cco/docs/DECISIONS.md",
+    "cco/docs/TROUBLESHOOTING.md",
     "cco/scripts/analyze-size.sh",
     "cco/scripts/release.sh",
     "cco/scripts/check-merge.sh",
+    "cco/scripts/make.sh",
     "cco/docs/RELEASING.md",
 }
 
