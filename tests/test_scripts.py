@@ -5,6 +5,7 @@ analysis, and the cross-compile guide's checks.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -153,3 +154,13 @@ def test_cross_compile_guide_verification_holds_for_the_linux_binary(
             default_project.crate,
             env=cargo_env,
         )
+
+
+def test_the_scripts_users_call_explain_themselves_with_help(renders: Renders) -> None:
+    """--help prints text written as help (a heredoc), not lines cut out of the script's own source."""
+    project = renders()
+    for script in ["install.sh", "scripts/analyze-size.sh", "scripts/release.sh"]:
+        shown = run(["bash", str(project.crate / script), "--help"], project.crate)
+        assert len(shown.stdout.splitlines()) >= 4, script
+    for path in [project.crate / "install.sh", *(project.crate / "scripts").glob("*.sh")]:
+        assert not re.search(r'sed [^\n]*"\$0"', path.read_text()), f"{path.name} prints its own source as help"
