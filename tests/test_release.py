@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 import actions
+from cco_validate import checks
 from helpers import DEFAULT_ANSWERS, ROOT, Project, free_port, git_init, render, run, tool
 
 pytestmark = pytest.mark.slow
@@ -46,10 +47,6 @@ def advisory_bundle() -> Path | None:
         if candidate.is_file():
             return candidate
     return None
-
-
-def host_target() -> str:
-    return next(line.split()[1] for line in run(["rustc", "-vV"], ROOT).stdout.splitlines() if line.startswith("host:"))
 
 
 def find_tool(name: str) -> str:
@@ -81,7 +78,7 @@ def release(
     own steps: the build job's leg for this machine's target, then the publish job."""
     port = free_port()
     url = f"https://127.0.0.1:{port}/acme/cco"  # HTTPS, as GitHub: cargo-binstall refuses http
-    target = host_target()
+    target = checks.host_target()
     project = render(copie_session, repository_url=url, license="MIT OR Apache-2.0", build_targets=[target])
     (project.root / "LICENSE-MIT").write_text("MIT License\n")
     run(["cargo", "generate-lockfile"], project.crate, env=cargo_env)  # committed, as the README says
