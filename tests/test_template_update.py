@@ -11,7 +11,6 @@ GitHub's API beyond that; the real gh is what the workflow runs.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,25 +18,12 @@ from typing import Any
 import copier
 import pytest
 
-from helpers import GIT_IDENTITY, ROOT, commit, commit_template, git_init, run, snapshot_template
+from helpers import GIT_IDENTITY, ROOT, GitHubCli, commit, commit_template, git_init, run, snapshot_template
 from test_update import NEW_MAKEFILE_LINE, release_next_version
 
 pytestmark = pytest.mark.slow
 
 SCRIPT = ".github/scripts/template_update.py"
-GH_STUB = """#!{python}
-import json, os, sys
-arguments = sys.argv[1:]
-record = {{"arguments": arguments}}
-if "--body-file" in arguments:
-    record["body"] = open(arguments[arguments.index("--body-file") + 1]).read()
-with open(os.environ["GH_LOG"], "a") as log:
-    log.write(json.dumps(record) + "\\n")
-if arguments[:2] == ["pr", "list"]:
-    print(os.environ.get("GH_PR_LIST", "[]"))
-elif arguments[:2] == ["pr", "create"]:
-    print("https://github.com/acme/cco/pull/1")
-"""
 CHANGELOG_010 = "# Changelog\n\n## 0.1.0\n\n- The first release.\n"
 CHANGELOG_020 = "# Changelog\n\n## 0.2.0\n\n- The Makefile gains a line.\n\n## 0.1.0\n\n- The first release.\n"
 
@@ -67,20 +53,9 @@ def generate(template: Path, root: Path, version: str) -> Path:
 
 def update(project: Path, tmp_path: Path, **env: str) -> tuple[str, list[dict[str, Any]]]:
     """Runs the script as the workflow does; returns what it printed and the gh calls."""
-    stub = tmp_path / "stub-bin"
-    stub.mkdir(exist_ok=True)
-    (stub / "gh").write_text(GH_STUB.format(python=sys.executable))
-    (stub / "gh").chmod(0o755)
-    log = tmp_path / "gh.log"
-    log.unlink(missing_ok=True)
-    path = f"{stub}:{Path(sys.executable).parent}:{os.environ['PATH']}"
-    result = run(
-        [sys.executable, SCRIPT],
-        project,
-        env={"PATH": path, "GH_LOG": str(log), "BASE": "main", **GIT_IDENTITY, **env},
-    )
-    calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    return result.stdout, calls
+    gh = GitHubCli(tmp_path)
+    result = run([sys.executable, SCRIPT], project, env=gh.env(BASE="main", **GIT_IDENTITY, **env))
+    return result.stdout, gh.calls()
 
 
 def branch_file(project: Path, name: str) -> str:
