@@ -54,6 +54,8 @@ DEFAULT_ANSWERS: dict[str, Any] = {
     "cache_size_mb": 200,
     "cache_ttl_hours": 48,
     "build_targets": ["x86_64-unknown-linux-gnu", "x86_64-apple-darwin", "aarch64-apple-darwin"],
+    "apple_builds_on": "linux",
+    "macos_deployment_target": "10.12",
     "release": True,
     "dependabot": True,
     "template_updates": True,

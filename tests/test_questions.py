@@ -65,6 +65,8 @@ BAD_ANSWERS = [
     ({"rust_version": "1.88"}, "rust_version", "std's file locks"),
     ({"rust_version": "stable"}, "rust_version", "must look like 1.95"),
     ({"size_limit_mb": 0}, "size_limit_mb", "above 0 and at most 100000"),
+    ({"macos_deployment_target": "10.11"}, "macos_deployment_target", "from 10.12 on"),
+    ({"macos_deployment_target": "eleven"}, "macos_deployment_target", "such as 10.12, 11.0 or 14.5"),
     ({"codegen_units": 0}, "codegen_units", "from 1 to 256"),
     ({"cache_ttl_hours": 0}, "cache_ttl_hours", "positive whole number"),
     ({"install_dir": "bin"}, "install_dir", "absolute path"),

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 import actions
-from cco_validate import checks
+from cco_validate import targets
 from helpers import DEFAULT_ANSWERS, ROOT, Project, free_port, git_init, homebrew_formula, render, run, tool
 
 pytestmark = pytest.mark.slow
@@ -77,7 +77,7 @@ def release(
     own steps: the build job's leg for this machine's target, then the publish job."""
     port = free_port()
     url = f"https://127.0.0.1:{port}/acme/cco"  # HTTPS, as GitHub: cargo-binstall refuses http
-    target = checks.host_target()
+    target = targets.host_target()
     project = render(copie_session, repository_url=url, license="MIT OR Apache-2.0", build_targets=[target])
     (project.root / "LICENSE-MIT").write_text("MIT License\n")
     run(["cargo", "generate-lockfile"], project.crate, env=cargo_env)  # committed, as the README says

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from cco_validate import targets
 from helpers import (
     Project,
     Renders,
@@ -32,6 +33,7 @@ WORKFLOW_RENDERS = {
     "all-targets-with-scan": {"build_targets": ALL_TARGETS, "image_scan": True},
     "one-target": {"build_targets": ["x86_64-unknown-linux-gnu"]},
     "crate-at-root": {"crate_dir": ".", "build_targets": ["aarch64-apple-darwin"]},
+    "apple-on-macos": {"apple_builds_on": "macos", "macos_deployment_target": "12.3"},
 }
 
 
@@ -80,9 +82,27 @@ def test_workflow_follows_the_specification(renders: Renders, answers: dict[str,
     assert build["needs"] == "test"
     matrix = build["strategy"]["matrix"]["include"]
     assert [entry["target"] for entry in matrix] == project.answers["build_targets"]
+    on_mac = project.answers.get("apple_builds_on") == "macos"
     for entry in matrix:
-        expected = "macos-latest" if entry["target"].endswith("apple-darwin") else "ubuntu"
-        assert entry["os"].startswith(expected)
+        apple = entry["target"].endswith("apple-darwin")
+        assert entry["os"].startswith("macos-latest" if apple and on_mac else "ubuntu")
+        assert entry["build"] == ("zigbuild" if apple and not on_mac else "build")
+        if apple:
+            assert entry["macos-min"] == targets.deployment_target(project.answers, entry["target"])
+    build_steps = {step.get("name"): step for step in build["steps"]}
+    zig = [name for name in build_steps if name and "zig" in name]
+    assert bool(zig) is any(entry["build"] == "zigbuild" for entry in matrix)
+    # Linked on Linux, each Apple binary still runs once on the macOS it is for.
+    smoke = parsed["jobs"].get("run-macos")
+    apple_targets = [target for target in project.answers["build_targets"] if target.endswith("apple-darwin")]
+    if apple_targets and not on_mac:
+        assert smoke["needs"] == "build"
+        assert {entry["target"]: entry["os"] for entry in smoke["strategy"]["matrix"]["include"]} == {
+            target: "macos-latest" if target.startswith("aarch64") else "macos-15-intel" for target in apple_targets
+        }
+        assert smoke["steps"][-1]["run"] == "chmod +x cco && ./cco --version && ./cco --help"
+    else:
+        assert smoke is None
 
     crate_dir = project.answers["crate_dir"]
     prefix = "" if crate_dir == "." else f"{crate_dir}/"
@@ -123,14 +143,23 @@ def test_the_release_workflow_runs_on_version_tags_with_write_access_only_where_
     jobs = parsed["jobs"]
     writes = {name: job["permissions"] for name, job in jobs.items() if "write" in job["permissions"].values()}
     assert writes == {"publish": {"contents": "write", "id-token": "write", "attestations": "write"}}
-    assert [entry["target"] for entry in jobs["build"]["strategy"]["matrix"]["include"]] == answers["build_targets"]
+    chosen = project.answers["build_targets"]
+    assert [entry["target"] for entry in jobs["build"]["strategy"]["matrix"]["include"]] == chosen
     for job in jobs.values():
         assert job["timeout-minutes"] <= 45
         for step in job["steps"]:
             if "uses" in step:
                 assert len(step["uses"].partition("@")[2]) == 40, f"{step['uses']} must be pinned to a commit SHA"
             assert "actions/cache" not in step.get("uses", ""), "a release builds from nothing"
-    assert jobs["build"]["needs"] == "version" and jobs["publish"]["needs"] == "build"
+    assert jobs["build"]["needs"] == "version"
+    apple = [target for target in project.answers["build_targets"] if target.endswith("apple-darwin")]
+    if len(apple) == 2:
+        # A universal macOS archive, merged from the two Apple archives, before publishing.
+        assert jobs["universal"]["needs"] == "build" and jobs["publish"]["needs"] == ["build", "universal"]
+        steps = [step.get("run", "") for step in jobs["universal"]["steps"]]
+        assert "scripts/release.sh universal dist" in steps
+    else:
+        assert "universal" not in jobs and jobs["publish"]["needs"] == "build"
 
 
 def test_the_strip_step_follows_the_strip_answer(renders: Renders) -> None:

@@ -595,8 +595,10 @@ class Build:
     target_dir: Path | None  # None: cargo's own choice, the one the owner's builds use
     locked: bool = False
 
-    def cargo(self, command: str, *arguments: str) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "CARGO_TERM_COLOR": "never"}
+    def cargo(
+        self, command: str, *arguments: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "CARGO_TERM_COLOR": "never", **(env or {})}
         if self.target_dir is not None:
             env["CARGO_TARGET_DIR"] = str(self.target_dir)
         locked = ["--locked"] if self.locked else []
@@ -608,6 +610,13 @@ class Build:
             text=True,
             check=False,
         )
+
+    def target_directory(self) -> Path:
+        """Where cargo puts what it builds: the directory given, or the one cargo chose."""
+        if self.target_dir is not None:
+            return self.target_dir
+        metadata = json.loads(self.cargo("metadata", "--no-deps", "--format-version", "1").stdout or "{}")
+        return Path(metadata.get("target_directory", self.crate / "target"))
 
 
 def cargo_error(result: subprocess.CompletedProcess[str]) -> str:
@@ -673,10 +682,8 @@ def check_builds(project: Project, build: Build, keep_in: Path) -> Generator[Res
         output = result.stderr
         yield passed(check, "built")
     yield profile_result(project, output)
-    metadata = json.loads(build.cargo("metadata", "--no-deps", "--format-version", "1").stdout or "{}")
-    target_dir = build.target_dir or Path(metadata.get("target_directory", build.crate / "target"))
     kept = keep_in / project.name
-    shutil.copy2(target_dir / "release" / project.name, kept)
+    shutil.copy2(build.target_directory() / "release" / project.name, kept)
     return kept
 
 
@@ -820,51 +827,6 @@ def version_result(project: Project, binary: Path, git_hash: str | None) -> Resu
     if git_hash is None:
         return passed("version", f"{version} (no commit yet: the hash is 'unknown' until the first commit)")
     return passed("version", version)
-
-
-def host_target() -> str:
-    output = subprocess.run(["rustc", "-vV"], capture_output=True, text=True, check=False).stdout
-    return next((line.split(": ", 1)[1] for line in output.splitlines() if line.startswith("host: ")), "")
-
-
-def installed_targets() -> set[str]:
-    sysroot = subprocess.run(["rustc", "--print", "sysroot"], capture_output=True, text=True, check=False)
-    rustlib = Path(sysroot.stdout.strip()) / "lib" / "rustlib"
-    return {path.name for path in rustlib.iterdir() if (path / "lib").is_dir()} if rustlib.is_dir() else set()
-
-
-def check_cross_targets(project: Project, build: Build, built: bool, strict: bool) -> Iterable[Result]:
-    host = host_target()
-    installed = installed_targets()
-    for target in project.answers.get("build_targets", []):
-        check = f"target {target}"
-        if target == host:
-            if not built:
-                yield skipped(check, "the host: its builds did not succeed above")
-            else:
-                yield passed(check, "the host: built above")
-            continue
-        # Resolution first, whether or not the standard library is here: the same answer on
-        # every machine for a graph that cannot resolve.
-        result = build.cargo("tree", "--target", target, "-e", "normal", "--depth", "1")
-        if result.returncode != 0:
-            reason = environment_problem(result)
-            yield (
-                skipped(check, reason)
-                if reason
-                else failed(check, f"the dependency graph does not resolve: {cargo_error(result)}")
-            )
-        elif target in installed:
-            result = build.cargo("check", "--target", target)
-            if result.returncode == 0:
-                yield passed(check, "cargo check passed")
-            else:
-                reason = environment_problem(result)
-                yield skipped(check, reason) if reason else failed(check, cargo_error(result))
-        elif strict:
-            yield failed(check, f"not compiled: its standard library is missing (`rustup target add {target}`)")
-        else:
-            yield passed(check, f"dependency graph resolves; not compiled: needs `rustup target add {target}`")
 
 
 def git_hash(root: Path) -> str | None:

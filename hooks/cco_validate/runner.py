@@ -25,12 +25,12 @@ from .checks import (
     anchor,
     check_binary,
     check_builds,
-    check_cross_targets,
     check_lockfile,
     git_hash,
     lockfile_written,
     skipped,
 )
+from .targets import check_cross_targets
 
 LEVELS = ("none", "quick", "full")
 MARKS = {"passed": "✓", "failed": "✗", "skipped": "-"}
@@ -77,8 +77,9 @@ def results_for(project: Project, level: str, strict: bool) -> Iterable[Result]:
         binary = yield from check_builds(project, build, Path(keep_in))
         if not had_lockfile and lockfile.is_file():
             yield lockfile_written(project)
-        yield from check_binary(project, binary, git_hash(project.root))
-        yield from check_cross_targets(project, build, binary is not None, strict)
+        commit = git_hash(project.root)
+        yield from check_binary(project, binary, commit)
+        yield from check_cross_targets(project, build, binary is not None, strict, commit)
 
 
 def keep_answers(project: Project) -> Path:

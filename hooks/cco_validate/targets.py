@@ -1,0 +1,242 @@
+"""The chosen build targets: each compiled and linked for real where its standard library and a
+linker are here, and what it built checked from its own headers (binaries.py).
+
+The host target is the release build of the full level. Any other target is built with
+`cargo build --release --target` where the host links it itself (Apple targets on a Mac), and
+with cargo-zigbuild elsewhere: zig links Mach-O from Linux (signing arm64 code ad hoc) and
+Linux targets of other architectures and libcs. A target that cannot be compiled here says
+skipped, with what is missing and how to get it; it never passes.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import binaries
+from .checks import Build, Project, Result, cargo_error, environment_problem, failed, find_tool, passed, skipped
+
+APPLE = ("x86_64-apple-darwin", "aarch64-apple-darwin")
+# What each target's binary must be: its format and architecture, as binaries.py names them.
+KINDS = {
+    "x86_64-unknown-linux-gnu": ("ELF", "x86_64"),
+    "aarch64-unknown-linux-gnu": ("ELF", "aarch64"),
+    "x86_64-unknown-linux-musl": ("ELF", "x86_64"),
+    "x86_64-apple-darwin": ("Mach-O", "x86_64"),
+    "aarch64-apple-darwin": ("Mach-O", "arm64"),
+}
+# Rust's own minimum macOS per target; the repository's answer raises it, never lowers it.
+MACOS_FLOOR = {"x86_64-apple-darwin": "10.12", "aarch64-apple-darwin": "11.0"}
+# Libraries every macOS has: the system's own (the dyld shared cache), never a Homebrew path.
+SYSTEM_LIBRARY = re.compile(r"^/(?:usr/lib/|System/Library/)")
+# The run of an arm64 Linux binary here: qemu-user with Debian's arm64 loader and libc.
+AARCH64_ROOT = Path("/usr/aarch64-linux-gnu")
+# zig's words for a framework it does not carry (it ships no Apple SDK): the crate needs one.
+MISSING_FRAMEWORK = re.compile(r"unable to find (?:system )?framework ['\"]?([A-Za-z0-9_]+)")
+
+
+def rustc() -> str:
+    """The compiler cargo uses: RUSTC when set, as cargo honours it."""
+    return os.environ.get("RUSTC") or "rustc"
+
+
+def host_target() -> str:
+    output = subprocess.run([rustc(), "-vV"], capture_output=True, text=True, check=False).stdout
+    return next((line.split(": ", 1)[1] for line in output.splitlines() if line.startswith("host: ")), "")
+
+
+def installed_targets() -> set[str]:
+    """Targets whose standard library is in the compiler's sysroot (`rustup target add` puts it there)."""
+    sysroot = subprocess.run([rustc(), "--print", "sysroot"], capture_output=True, text=True, check=False)
+    rustlib = Path(sysroot.stdout.strip()) / "lib" / "rustlib"
+    if not rustlib.is_dir():
+        return set()
+    return {path.name for path in rustlib.iterdir() if any((path / "lib").glob("libstd-*.rlib"))}
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def deployment_target(answers: dict[str, Any], target: str) -> str:
+    """MACOSX_DEPLOYMENT_TARGET for an Apple target: the answer, or Rust's floor where higher
+    (the same rule as copier.yml's `macos_min_of`, which the Makefile and workflows use)."""
+    wanted = str(answers.get("macos_deployment_target", "10.12"))
+    floor = MACOS_FLOOR[target]
+    return wanted if version_tuple(wanted) >= version_tuple(floor) else floor
+
+
+@dataclass(frozen=True)
+class Linker:
+    """How a target is built here: the cargo subcommand and the environment it needs."""
+
+    subcommand: str  # "build" or "zigbuild"
+    via: str  # what the line says linked it
+    path: str  # PATH for cargo (cargo-zigbuild and zig's Python beside Copier's)
+
+
+def zig_available(path: str) -> bool:
+    """cargo-zigbuild runs `zig`, or `python3 -m ziglang` (PyPI's zig) when there is none."""
+    if shutil.which("zig", path=path):
+        return True
+    python = shutil.which("python3", path=path)
+    if python is None:
+        return False
+    probe = subprocess.run([python, "-c", "import ziglang"], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+def linker_for(target: str) -> Linker | str:
+    """The way to link `target` on this machine, or what is missing and how to get it."""
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    if target in APPLE and platform.system() == "Darwin":
+        return Linker("build", "Apple's linker", path)
+    zigbuild = find_tool("cargo-zigbuild")
+    if zigbuild is None or not zig_available(path):
+        missing = "cargo-zigbuild and zig" if zigbuild is None else "zig"
+        return (
+            f"linking {target} on {platform.system()} needs {missing}: `pip install cargo-zigbuild ziglang` "
+            "(docs/CROSS_COMPILE.md)"
+        )
+    return Linker("zigbuild", "cargo-zigbuild (zig)", os.pathsep.join([str(Path(zigbuild).parent), path]))
+
+
+def check_cross_targets(
+    project: Project, build: Build, built: bool, strict: bool, git_hash: str | None
+) -> Iterable[Result]:
+    host = host_target()
+    installed = installed_targets()
+    for target in project.answers.get("build_targets", []):
+        check = f"target {target}"
+        if target == host:
+            if not built:
+                yield skipped(check, "the host: its builds did not succeed above")
+            else:
+                yield passed(check, "the host: built above")
+            continue
+        # Resolution first, whether or not the target can be compiled here: the same answer on
+        # every machine for a graph that cannot resolve.
+        result = build.cargo("tree", "--target", target, "-e", "normal", "--depth", "1")
+        if result.returncode != 0:
+            reason = environment_problem(result)
+            yield (
+                skipped(check, reason)
+                if reason
+                else failed(check, f"the dependency graph does not resolve: {cargo_error(result)}")
+            )
+            continue
+        linker = linker_for(target)
+        missing = []
+        if target not in installed:
+            missing.append(f"its standard library is missing (`rustup target add {target}`)")
+        if isinstance(linker, str):
+            missing.append(linker)
+        if missing or isinstance(linker, str):
+            reason = f"not compiled: {'; '.join(missing)}"
+            yield failed(check, reason) if strict else skipped(check, reason)
+            continue
+        yield build_target(project, build, target, linker, git_hash or "unknown")
+
+
+def build_target(project: Project, build: Build, target: str, linker: Linker, commit: str) -> Result:
+    check = f"target {target}"
+    env = {"PATH": linker.path}
+    if target in APPLE:
+        env["MACOSX_DEPLOYMENT_TARGET"] = deployment_target(project.answers, target)
+    result = build.cargo(linker.subcommand, "--release", "--target", target, env=env)
+    if result.returncode != 0:
+        if framework := MISSING_FRAMEWORK.search(result.stderr):
+            return failed(
+                check,
+                f"a dependency links Apple's {framework.group(1)} framework, which zig does not carry: "
+                "set SDKROOT to an Apple SDK (docs/CROSS_COMPILE.md, osxcross) or build it on a Mac",
+            )
+        reason = environment_problem(result)
+        return skipped(check, reason) if reason else failed(check, f"{linker.via}: {cargo_error(result)}")
+    binary = build.target_directory() / target / "release" / project.name
+    problems, facts = inspect(project, target, binary, commit)
+    if problems:
+        return failed(check, f"built with {linker.via}, but {binary.name}: {'; '.join(problems)}")
+    return passed(check, f"built with {linker.via}: {', '.join(facts)}")
+
+
+def inspect(project: Project, target: str, binary: Path, commit: str) -> tuple[list[str], list[str]]:
+    """What is wrong with the binary built for `target`, and what was found right. Where it can
+    run here, its `--version` must carry `commit`, as the host binary's does."""
+    try:
+        executable = binaries.read(binary)
+    except (OSError, ValueError) as error:
+        return [str(error)], []
+    problems: list[str] = []
+    facts: list[str] = []
+    kind, arch = KINDS[target]
+    if (executable.format, executable.arch) != (kind, arch) or not executable.executable:
+        problems.append(f"is a {executable.format} {executable.arch} file, not a {kind} {arch} executable")
+    else:
+        facts.append(f"{kind} {arch} executable")
+    if kind == "Mach-O":
+        wanted = deployment_target(project.answers, target)
+        if executable.macos_min != wanted:
+            problems.append(f"declares macOS {executable.macos_min or 'no version'} as its minimum, not {wanted}")
+        else:
+            facts.append(f"macOS {wanted} or later")
+        foreign = [library for library in executable.libraries if not SYSTEM_LIBRARY.match(library)]
+        if foreign:
+            problems.append(f"links libraries a Mac does not have: {', '.join(foreign)}")
+        else:
+            facts.append(f"links {', '.join(executable.libraries)}")
+        signature = executable.signature
+        if signature is not None and not signature.valid:
+            problems.append(f"its code signature has {signature.bad_pages} of {signature.pages} page hashes wrong")
+        elif signature is not None:
+            facts.append(f"signed{' ad hoc' if signature.adhoc else ''}, {signature.pages} page hashes valid")
+        elif arch == "arm64":
+            problems.append("is not signed: arm64 macOS refuses to run unsigned code")
+    elif target.endswith("-musl"):
+        if executable.static:
+            facts.append("static")
+        else:
+            problems.append(f"is not static: needs {executable.interpreter} and {', '.join(executable.libraries)}")
+    if project.answers.get("strip", True):
+        if executable.strippable_symbols:
+            problems.append(f"keeps {executable.strippable_symbols} symbols (strip is true)")
+        else:
+            facts.append("no symbols")
+    limit = float(project.answers.get("size_limit_mb", 15))
+    size = binary.stat().st_size
+    if size > limit * 1e6:
+        problems.append(f"is {size / 1e6:.2f} MB, above the {limit:g} MB limit")
+    else:
+        facts.append(f"{size / 1e6:.2f} MB")
+    ran = run_here(target, binary)
+    if ran is not None:
+        command, output = ran
+        if not output.startswith(project.name) or not re.search(rf"\b{re.escape(commit)}\b", output):
+            problems.append(f"`{command}` printed {output!r}, without the commit {commit}")
+        else:
+            facts.append(f"`{command}` printed {output!r}")
+    return problems, facts
+
+
+def run_here(target: str, binary: Path) -> tuple[str, str] | None:
+    """Runs `--version` where this machine can: natively (musl on x86_64 Linux), or under
+    qemu-user with Debian's arm64 libc (aarch64 Linux). None: it cannot run here."""
+    machine = platform.machine()
+    if target == "x86_64-unknown-linux-musl" and machine == "x86_64" and platform.system() == "Linux":
+        command = [str(binary), "--version"]
+        shown = f"{binary.name} --version"
+    elif target == "aarch64-unknown-linux-gnu" and shutil.which("qemu-aarch64") and AARCH64_ROOT.is_dir():
+        command = ["qemu-aarch64", "-L", str(AARCH64_ROOT), str(binary), "--version"]
+        shown = f"qemu-aarch64 {binary.name} --version"
+    else:
+        return None
+    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
+    return shown, (result.stdout.strip() or result.stderr.strip())

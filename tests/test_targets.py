@@ -1,0 +1,374 @@
+"""Every target the answers can name, compiled, linked and checked here: the Apple targets from
+Linux with zig (cargo-zigbuild), arm64 Linux run under qemu-user, static musl run natively.
+
+The standard libraries come from .ci/cross-targets (Debian's rust-src of this compiler's exact
+version, built once). Where a target's standard library or zig is missing, the tests that need
+it are skipped, naming what is missing; the checks' own logic is also tested on binaries changed
+on purpose (a bad page hash, a foreign library, a wrong minimum macOS) and on a toolchain that
+lacks the targets.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cco_validate import binaries, checks, targets
+from helpers import DEFAULT_ANSWERS, ROOT, Project, Renders, git_init, run
+
+VALIDATE = ROOT / "hooks" / "validate.py"
+CROSS = [
+    "aarch64-apple-darwin",
+    "x86_64-apple-darwin",
+    "aarch64-unknown-linux-gnu",
+    "x86_64-unknown-linux-musl",
+]
+ALL_TARGETS = ["x86_64-unknown-linux-gnu", *CROSS]
+
+
+def missing_for(target: str) -> str | None:
+    """Why `target` cannot be built on this machine, or None when it can."""
+    if targets.host_target() != "x86_64-unknown-linux-gnu":
+        return f"these tests build from x86_64 Linux, not {targets.host_target()}"
+    if target not in targets.installed_targets():
+        return f"no standard library for {target} (bash .ci/cross-targets builds it from a rust-src matching rustc)"
+    linker = targets.linker_for(target)
+    return linker if isinstance(linker, str) else None
+
+
+def require(*wanted: str) -> None:
+    reasons = [reason for target in wanted if (reason := missing_for(target))]
+    if reasons:
+        pytest.skip("; ".join(reasons))
+
+
+def validate(project: Project, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {name: value for name, value in os.environ.items() if name != "CCO_VALIDATE"}
+    environment["XDG_CACHE_HOME"] = str(project.root.parent / "cache")
+    return subprocess.run(
+        [sys.executable, str(VALIDATE), str(project.root), "--level", "full", *extra],
+        env={**environment, **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def target_lines(output: str) -> dict[str, str]:
+    """Each target's validation line, by target."""
+    lines = {}
+    for line in output.splitlines():
+        mark, _, rest = line.partition(" target ")
+        if mark in {"✓", "✗", "-"} and rest:
+            target, _, detail = rest.partition(": ")
+            lines[target] = f"{mark} {detail}"
+    return lines
+
+
+@pytest.fixture(scope="session")
+def all_targets(
+    renders: Renders, cargo_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Project, subprocess.CompletedProcess[str], Path]]:
+    """A render choosing every target, committed and fully validated, and a copy of what each
+    target's build left (the shared target directory is rebuilt by later renders)."""
+    require(*CROSS)
+    project = renders.copy(tmp_path_factory.mktemp("all-targets") / "repository", build_targets=ALL_TARGETS)
+    git_init(project.root)
+    result = validate(project, env={"CCO_VALIDATE_TARGET_DIR": cargo_env["CARGO_TARGET_DIR"]})
+    kept = tmp_path_factory.mktemp("all-targets-binaries")
+    for target in CROSS:
+        built = Path(cargo_env["CARGO_TARGET_DIR"]) / target / "release" / project.name
+        if built.is_file():
+            (kept / target).mkdir()
+            shutil.copy2(built, kept / target / project.name)
+    yield project, result, kept
+
+
+@pytest.mark.slow
+def test_every_target_is_built_and_checked_from_its_headers(
+    all_targets: tuple[Project, subprocess.CompletedProcess[str], Path],
+) -> None:
+    project, result, _ = all_targets
+    assert result.returncode == 0, result.stdout + result.stderr
+    commit = run(["git", "rev-parse", "--short", "HEAD"], project.root).stdout.strip()
+    lines = target_lines(result.stdout)
+    assert set(lines) == set(ALL_TARGETS), result.stdout
+    assert lines["x86_64-unknown-linux-gnu"] == "✓ the host: built above"
+    arm = lines["aarch64-apple-darwin"]
+    assert arm.startswith("✓ built with cargo-zigbuild (zig): Mach-O arm64 executable, macOS 11.0 or later")
+    assert "signed ad hoc" in arm and "page hashes valid" in arm and "no symbols" in arm
+    assert "links /usr/lib/libSystem.B.dylib" in arm
+    intel = lines["x86_64-apple-darwin"]
+    assert intel.startswith("✓ built with cargo-zigbuild (zig): Mach-O x86_64 executable, macOS 10.12 or later")
+    assert "no symbols" in intel
+    musl = lines["x86_64-unknown-linux-musl"]
+    assert "ELF x86_64 executable, static" in musl
+    assert f"`cco --version` printed 'cco 0.1.0 ({commit} " in musl
+    aarch64 = lines["aarch64-unknown-linux-gnu"]
+    assert "ELF aarch64 executable" in aarch64
+    assert f"`qemu-aarch64 cco --version` printed 'cco 0.1.0 ({commit} " in aarch64
+    # A target that was not compiled never counts as passed; here every one was.
+    assert "not compiled" not in result.stdout
+
+
+@pytest.mark.slow
+def test_the_binaries_headers_are_what_the_lines_say(
+    all_targets: tuple[Project, subprocess.CompletedProcess[str], Path],
+) -> None:
+    """Read again independently: `file` (libmagic) and LLVM's otool agree with binaries.py."""
+    _, _, kept = all_targets
+    described = {target: run(["file", "-b", str(kept / target / "cco")], kept).stdout for target in CROSS}
+    assert described["aarch64-apple-darwin"].startswith("Mach-O 64-bit arm64 executable")
+    assert described["x86_64-apple-darwin"].startswith("Mach-O 64-bit x86_64 executable")
+    assert "ARM aarch64" in described["aarch64-unknown-linux-gnu"]
+    assert "statically linked" in described["x86_64-unknown-linux-musl"]
+    otool = shutil.which("llvm-otool") or shutil.which("llvm-otool-14")
+    if otool:
+        load_commands = run([otool, "-l", str(kept / "x86_64-apple-darwin" / "cco")], kept).stdout
+        assert "minos 10.12" in load_commands
+    executable = binaries.read(kept / "aarch64-apple-darwin" / "cco")
+    assert executable.signature is not None and executable.signature.valid
+
+
+def inspect(kept: Path, target: str, binary: Path, **answers: Any) -> tuple[list[str], list[str]]:
+    project = checks.Project(root=kept, answers={**DEFAULT_ANSWERS, **answers})
+    return targets.inspect(project, target, binary, "0000000")
+
+
+@pytest.mark.slow
+def test_a_changed_page_a_foreign_library_and_a_wrong_minimum_fail(
+    all_targets: tuple[Project, subprocess.CompletedProcess[str], Path], tmp_path: Path
+) -> None:
+    _, _, kept = all_targets
+    original = kept / "aarch64-apple-darwin" / "cco"
+    problems, _ = inspect(kept, "aarch64-apple-darwin", original)
+    assert problems == [], problems
+
+    # One byte of code changed after signing: arm64 macOS would kill it; the page hash says so.
+    tampered = tmp_path / "tampered"
+    data = bytearray(original.read_bytes())
+    data[0x4000] ^= 0xFF
+    tampered.write_bytes(bytes(data))
+    problems, _ = inspect(kept, "aarch64-apple-darwin", tampered)
+    assert any(problem.startswith("its code signature has 1 of ") for problem in problems), problems
+
+    # A library no Mac has (the same length, so nothing else moves).
+    foreign = tmp_path / "foreign"
+    foreign.write_bytes(original.read_bytes().replace(b"/usr/lib/libiconv.2.dylib", b"/opt/lib/libiconv.2.dylib"))
+    problems, _ = inspect(kept, "aarch64-apple-darwin", foreign)
+    assert "links libraries a Mac does not have: /opt/lib/libiconv.2.dylib" in problems
+
+    # The repository asks for macOS 13.0; the binary was built for 11.0.
+    problems, _ = inspect(kept, "aarch64-apple-darwin", original, macos_deployment_target="13.0")
+    assert "declares macOS 11.0 as its minimum, not 13.0" in problems
+
+    # The wrong file for the target, and a limit the binary exceeds.
+    problems, _ = inspect(kept, "x86_64-apple-darwin", original, size_limit_mb=0.1)
+    assert "is a Mach-O arm64 file, not a Mach-O x86_64 executable" in problems
+    assert any(problem.endswith("above the 0.1 MB limit") for problem in problems)
+
+    # A dynamically linked binary where the musl one must be static.
+    problems, _ = inspect(kept, "x86_64-unknown-linux-musl", kept / "aarch64-unknown-linux-gnu" / "cco")
+    assert any(problem.startswith("is not static: needs /lib/ld-linux-aarch64.so.1") for problem in problems)
+
+
+@pytest.mark.slow
+def test_an_unstripped_apple_binary_keeps_symbols_the_check_counts(
+    renders: Renders, cargo_env: dict[str, str], tmp_path: Path
+) -> None:
+    """strip = false: the symbol count binaries.py reads is not zero, and the line does not
+    claim there are none (the answers say to keep them)."""
+    require("aarch64-apple-darwin")
+    project = renders.copy(tmp_path / "unstripped", strip=False, build_targets=["aarch64-apple-darwin"])
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+    run(
+        ["cargo", "zigbuild", "--release", "--target", "aarch64-apple-darwin"],
+        project.crate,
+        env={**cargo_env, "PATH": path, "MACOSX_DEPLOYMENT_TARGET": "11.0"},
+    )
+    binary = Path(cargo_env["CARGO_TARGET_DIR"]) / "aarch64-apple-darwin" / "release" / "cco"
+    assert binaries.read(binary).strippable_symbols > 100
+    problems, facts = inspect(tmp_path, "aarch64-apple-darwin", binary, strip=True)
+    assert any(problem.startswith("keeps ") and problem.endswith(" symbols (strip is true)") for problem in problems)
+    _, facts = inspect(tmp_path, "aarch64-apple-darwin", binary, strip=False)
+    assert "no symbols" not in facts
+
+
+FRAMEWORK = """
+pub fn touch() {
+    #[cfg(target_os = "macos")]
+    unsafe {
+        println!("{}", core_foundation_sys::base::CFGetRetainCount(std::ptr::null()));
+    }
+}
+"""
+
+
+@pytest.mark.slow
+def test_a_dependency_on_an_apple_framework_fails_with_one_line_naming_it(
+    renders: Renders, cargo_env: dict[str, str], tmp_path: Path
+) -> None:
+    """core-foundation-sys links CoreFoundation: zig has no Apple SDK, and both the validation
+    and `make cross-compile-macos` say so in one line."""
+    require("aarch64-apple-darwin")
+    project = renders.copy(tmp_path / "framework", build_targets=["x86_64-unknown-linux-gnu", "aarch64-apple-darwin"])
+    manifest = project.crate / "Cargo.toml"
+    manifest.write_text(
+        manifest.read_text() + '\n[target.\'cfg(target_os = "macos")\'.dependencies]\ncore-foundation-sys = "0.8"\n'
+    )
+    (project.crate / "src" / "framework.rs").write_text(FRAMEWORK)
+    main = project.crate / "src" / "main.rs"
+    text = main.read_text().replace(
+        "fn main() -> ExitCode {", "mod framework;\n\nfn main() -> ExitCode {\n    framework::touch();", 1
+    )
+    main.write_text(text)
+    git_init(project.root)
+    build = checks.Build(crate=project.crate, target_dir=Path(cargo_env["CARGO_TARGET_DIR"]))
+    linker = targets.linker_for("aarch64-apple-darwin")
+    assert isinstance(linker, targets.Linker)
+    result = targets.build_target(project, build, "aarch64-apple-darwin", linker, "0000000")
+    assert result.status == "failed", result
+    assert result.detail == (
+        "a dependency links Apple's CoreFoundation framework, which zig does not carry: set SDKROOT to an "
+        "Apple SDK (docs/CROSS_COMPILE.md, osxcross) or build it on a Mac"
+    )
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+    made = run(
+        ["make", "cross-compile-macos", "MACOS_TARGETS=aarch64-apple-darwin"],
+        project.crate,
+        env={**cargo_env, "PATH": path},
+        check=False,
+    )
+    assert made.returncode != 0
+    assert made.stderr.strip().splitlines()[-1] == (
+        "✗ aarch64-apple-darwin: a dependency links Apple's CoreFoundation framework, which zig does not carry: "
+        "set SDKROOT to an Apple SDK (docs/CROSS_COMPILE.md) or build on a Mac"
+    )
+
+
+def bare_toolchain(into: Path) -> Path:
+    """A copy of this machine's toolchain (hard links) with only the host's standard library:
+    a fresh rustup install before any `rustup target add`."""
+    sysroot = Path(run(["rustc", "--print", "sysroot"], into).stdout.strip())
+    copy = into / "toolchain"
+    run(["cp", "-al", str(sysroot), str(copy)], into)
+    rustlib = copy / "lib" / "rustlib"
+    for target in CROSS:
+        shutil.rmtree(rustlib / target, ignore_errors=True)
+    return copy
+
+
+@pytest.mark.skipif(platform.system() != "Linux", reason="the bare toolchain is made from a Linux one")
+def test_a_target_without_its_standard_library_is_skipped_never_passed(
+    renders: Renders, cargo_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = renders(build_targets=["x86_64-unknown-linux-gnu", "aarch64-apple-darwin"])
+    toolchain = bare_toolchain(tmp_path)
+    monkeypatch.setenv("RUSTC", str(toolchain / "bin" / "rustc"))
+    assert "aarch64-apple-darwin" not in targets.installed_targets()
+    scratch = tmp_path / "scratch"
+    shutil.copytree(project.root, scratch)
+    build = checks.Build(crate=scratch / "cco", target_dir=Path(cargo_env["CARGO_TARGET_DIR"]))
+    copied = checks.Project(root=scratch, answers=project.answers)
+    results = list(targets.check_cross_targets(copied, build, True, False, None))
+    apple = next(result for result in results if result.check == "target aarch64-apple-darwin")
+    assert apple.status == "skipped"
+    assert apple.detail.startswith(
+        "not compiled: its standard library is missing (`rustup target add aarch64-apple-darwin`)"
+    )
+    strict = list(targets.check_cross_targets(copied, build, True, True, None))
+    assert next(result for result in strict if result.check == "target aarch64-apple-darwin").status == "failed"
+
+
+def test_a_target_without_zig_is_skipped_naming_the_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No cargo-zigbuild on PATH nor beside Copier's Python: the line says what to install."""
+    if platform.system() == "Darwin":
+        pytest.skip("on macOS the Apple targets link with Apple's linker")
+    monkeypatch.setenv("PATH", f"{Path(shutil.which('rustc') or 'rustc').parent}:/usr/bin:/bin")
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python3"))
+    reason = targets.linker_for("aarch64-apple-darwin")
+    assert reason == (
+        "linking aarch64-apple-darwin on Linux needs cargo-zigbuild and zig: `pip install cargo-zigbuild ziglang` "
+        "(docs/CROSS_COMPILE.md)"
+    )
+
+
+def test_the_deployment_target_follows_the_answer_and_rusts_floor() -> None:
+    assert targets.deployment_target({}, "x86_64-apple-darwin") == "10.12"
+    assert targets.deployment_target({}, "aarch64-apple-darwin") == "11.0"
+    assert targets.deployment_target({"macos_deployment_target": "10.15"}, "aarch64-apple-darwin") == "11.0"
+    assert targets.deployment_target({"macos_deployment_target": "13.4"}, "aarch64-apple-darwin") == "13.4"
+
+
+@pytest.mark.parametrize("answer", ["10.12", "10.15", "11", "12.3", "15.0"])
+def test_the_makefile_sets_the_deployment_targets_validation_expects(renders: Renders, answer: str) -> None:
+    project = renders(macos_deployment_target=answer)
+    for target in targets.APPLE:
+        shown = run(
+            ["make", "-s", "--eval", "show: ; @echo $(MACOS_MIN_$(T))", "show", f"T={target}"], project.crate
+        ).stdout.strip()
+        assert shown == targets.deployment_target(project.answers, target)
+
+
+@pytest.mark.slow
+def test_make_cross_compile_macos_on_linux_builds_both_and_one_universal_binary(
+    renders: Renders, cargo_env: dict[str, str], tmp_path: Path
+) -> None:
+    require(*targets.APPLE)
+    project = renders.copy(tmp_path / "make")
+    git_init(project.root)
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+    made = run(["make", "cross-compile-macos", "UNIVERSAL=1"], project.crate, env={**cargo_env, "PATH": path})
+    target_dir = cargo_env["CARGO_TARGET_DIR"]
+    assert (
+        f"✓ x86_64-apple-darwin: {target_dir}/x86_64-apple-darwin/release/cco (macOS 10.12 or later, "
+        "linked by cargo-zigbuild)" in made.stdout
+    )
+    assert f"✓ aarch64-apple-darwin: {target_dir}/aarch64-apple-darwin/release/cco (macOS 11.0 or later" in made.stdout
+    assert f"✓ universal: {target_dir}/universal2-apple-darwin/release/cco (arm64 and x86_64)" in made.stdout
+    universal = binaries.read(Path(target_dir) / "universal2-apple-darwin" / "release" / "cco")
+    assert [(part.arch, part.macos_min) for part in universal.slices] == [("x86_64", "10.12"), ("arm64", "11.0")]
+    assert universal.slices[1].signature is not None and universal.slices[1].signature.valid
+
+    # check-size and the size analysis read Mach-O as they read ELF.
+    binary = f"{target_dir}/aarch64-apple-darwin/release/cco"
+    sized = run(["make", "check-size", f"BINARY={binary}"], project.crate, env=cargo_env)
+    assert "✓ cco (Mach-O) is " in sized.stdout and "within the 15 MB limit" in sized.stdout
+    analysed = run(["scripts/analyze-size.sh", "--binary", binary], project.crate, env=cargo_env)
+    assert "__TEXT" in analysed.stdout, analysed.stdout
+    assert "skipped: both measure this machine's own release build" in analysed.stdout
+
+    # A release carries one universal archive, merged from the two Apple archives.
+    dist = tmp_path / "dist"
+    for target in targets.APPLE:
+        run(["scripts/release.sh", "package", target, str(dist)], project.crate, env=cargo_env)
+    run(["scripts/release.sh", "universal", str(dist)], project.crate, env=cargo_env)
+    with tarfile.open(dist / "cco-universal2-apple-darwin.tar.gz") as archive:
+        member = archive.getmember("cco-universal2-apple-darwin/cco")
+        assert member.mode & 0o777 == 0o755
+        archive.extract(member, tmp_path / "unpacked", filter="data")
+    merged = binaries.read(tmp_path / "unpacked" / "cco-universal2-apple-darwin" / "cco")
+    assert sorted(part.arch for part in merged.slices) == ["arm64", "x86_64"]
+
+
+def test_make_cross_compile_macos_without_zig_names_the_install(renders: Renders, tmp_path: Path) -> None:
+    if platform.system() == "Darwin":
+        pytest.skip("on macOS the Apple targets link with Apple's linker")
+    project = renders()
+    rust = str(Path(shutil.which("rustc") or "rustc").parent)  # rustup's bin: cargo, rustc, no cargo-zigbuild
+    made = run(["make", "cross-compile-macos"], project.crate, env={"PATH": f"{rust}:/usr/bin:/bin"}, check=False)
+    assert made.returncode != 0
+    assert made.stderr.splitlines()[0] == (
+        "✗ linking for macOS on Linux needs zig and cargo-zigbuild: pip install ziglang cargo-zigbuild "
+        "(docs/CROSS_COMPILE.md; nothing was built)"
+    )
+    assert "✓" not in made.stdout
