@@ -1,7 +1,7 @@
 """`python -m benchmarks`: measure the template and what it renders, side by side, on this
 machine, and write docs/BENCHMARKS.md. Not a test: timings are figures to read, not to
 assert, on a shared and noisy machine. `--no-suite` leaves out the template's own test suite
-(the longest part); `--no-image` the container image.
+(the longest part); `--no-image` the container image; `--no-targets` the cross targets.
 """
 
 from __future__ import annotations
@@ -311,6 +311,59 @@ def time_passes(crate: Path, target: Path) -> dict[str, float]:
     }
 
 
+CROSS_TARGETS = [
+    "aarch64-apple-darwin",
+    "x86_64-apple-darwin",
+    "aarch64-unknown-linux-gnu",
+    "x86_64-unknown-linux-musl",
+]
+
+
+def benchmark_targets(work: Path, rows: list[Row], builds: dict[str, float]) -> None:
+    """Each cross target's clean release build (cargo-zigbuild, as validation and
+    `make cross-compile-macos` on Linux build it) beside the host's, and the one-time cost of a
+    target's standard library (.ci/cross-targets into a scratch folder)."""
+    crate = work / "project" / "cco"
+    sysroot = Path(run(["rustc", "--print", "sysroot"], ROOT).stdout.strip())
+    bin_dir = str(Path(sys.executable).parent)
+    path = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
+    if not shutil.which("cargo-zigbuild", path=path):
+        rows.append(Row("cross targets", "cargo zigbuild", "not measured: cargo-zigbuild is not installed"))
+        return
+    for target in CROSS_TARGETS:
+        if not any((sysroot / "lib" / "rustlib" / target / "lib").glob("libstd-*.rlib")):
+            rows.append(Row(f"clean release build, {target}", "cargo zigbuild", "not measured: no standard library"))
+            continue
+        directory = work / f"target-{target}"
+        env = {"CARGO_TARGET_DIR": str(directory), "PATH": path}
+        if target.endswith("apple-darwin"):
+            env["MACOSX_DEPLOYMENT_TARGET"] = "11.0" if target.startswith("aarch64") else "10.12"
+        seconds = timed(["cargo", "zigbuild", "--release", "--target", target], crate, env)
+        size = (directory / target / "release" / "cco").stat().st_size
+        rows.append(
+            Row(
+                f"clean release build, {target}",
+                f"cargo zigbuild --release --target {target}",
+                f"{seconds:.1f} s ({seconds / builds['release']:.2f}x the host's {builds['release']:.1f} s), "
+                f"{megabytes(size)}",
+            )
+        )
+    scratch = work / "rustlib"
+    scratch.mkdir()
+    seconds = timed(
+        ["bash", str(ROOT / ".ci" / "cross-targets")],
+        ROOT,
+        {"CCO_CROSS_TARGETS": "aarch64-apple-darwin", "CCO_CROSS_RUSTLIB": str(scratch)},
+    )
+    rows.append(
+        Row(
+            "a target's standard library, once per compiler version",
+            "CCO_CROSS_TARGETS=aarch64-apple-darwin bash .ci/cross-targets",
+            f"{seconds:.1f} s" if (scratch / "aarch64-apple-darwin").is_dir() else "not measured: no matching rust-src",
+        )
+    )
+
+
 def benchmark_image(work: Path, rows: list[Row]) -> dict[str, float]:
     if shutil.which("podman") is None:
         rows.append(Row("container image", "podman build", "skipped: podman is not installed"))
@@ -410,6 +463,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-suite", action="store_true", help="do not time the template's own test suite")
     parser.add_argument("--no-image", action="store_true", help="do not build the container image")
+    parser.add_argument("--no-targets", action="store_true", help="do not build the cross targets")
     arguments = parser.parse_args()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="cco-benchmarks-") as scratch:
@@ -420,6 +474,8 @@ def main() -> int:
         rows.extend(Row(*row) for row in load.measure(binary, work))
         builds = benchmark_builds(work, rows)
         benchmark_release(work, rows, builds)
+        if not arguments.no_targets:
+            benchmark_targets(work, rows, builds)
         image = {} if arguments.no_image else benchmark_image(work, rows)
     suite = {} if arguments.no_suite else benchmark_suite(rows)
 

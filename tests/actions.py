@@ -41,6 +41,24 @@ def substitute(text: str, context: Mapping[str, str]) -> str:
     return EXPRESSION.sub(value, text)
 
 
+def matrix_values(spec: dict[str, Any], context: Mapping[str, str]) -> dict[str, str]:
+    """The `include` entry of the job's matrix for the context's matrix.target, as expressions."""
+    entries = spec.get("strategy", {}).get("matrix", {}).get("include", [])
+    entry = next((entry for entry in entries if entry.get("target") == context.get("matrix.target")), None)
+    if entry is None:
+        return {}
+    keys = {key for other in entries for key in other}
+    return {f"matrix.{key}": str(entry.get(key, "")) for key in keys}
+
+
+def holds(condition: str, context: Mapping[str, str]) -> bool:
+    if suffix := re.fullmatch(r"endsWith\(matrix\.target, '([^']*)'\)", condition):
+        return context["matrix.target"].endswith(suffix.group(1))
+    if equal := re.fullmatch(r"(matrix\.[a-z-]+) == '([^']*)'", condition):
+        return context.get(equal.group(1), "") == equal.group(2)
+    raise AssertionError(f"a condition the runner here does not evaluate: {condition}")
+
+
 def job_steps(workflow: dict[Any, Any], job: str) -> list[dict[str, Any]]:
     steps = workflow["jobs"][job]["steps"]
     assert isinstance(steps, list)
@@ -59,9 +77,12 @@ def run_job(
 
     `context` holds the expressions' values (e.g. {"matrix.target": ...}); `env` is added to
     the workflow's and the job's own environment (cargo's target directory, GITHUB_REF_NAME).
-    A step whose `if:` names the matrix is evaluated for endsWith(matrix.target, '...') only.
+    The other matrix values come from the job's `include` entry for `matrix.target` (a key
+    the entry lacks is empty, as on GitHub). A step's `if:` is evaluated in two forms only:
+    endsWith(matrix.target, '...') and matrix.NAME == '...'.
     """
     spec = workflow["jobs"][job]
+    context = {**matrix_values(spec, context), **context}
     directory = root / spec.get("defaults", {}).get("run", {}).get("working-directory", ".")
     declared = {**workflow.get("env", {}), **spec.get("env", {})}
     variables = {key: substitute(str(value), context) for key, value in declared.items()}
@@ -73,11 +94,8 @@ def run_job(
         if command is None or command.startswith(BOUNDARY):
             continue
         condition = step.get("if")
-        if condition:
-            suffix = re.fullmatch(r"endsWith\(matrix\.target, '([^']*)'\)", condition)
-            assert suffix, f"a condition the runner here does not evaluate: {condition}"
-            if not context["matrix.target"].endswith(suffix.group(1)):
-                continue
+        if condition and not holds(condition, context):
+            continue
         command = substitute(command, context)
         step_env = {k: substitute(str(v), context) for k, v in step.get("env", {}).items()}
         result = subprocess.run(

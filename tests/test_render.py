@@ -285,10 +285,32 @@ ANSWER_EFFECTS: list[tuple[dict[str, Any], set[str], dict[str, list[str]]]] = [
             ".github/workflows/build.yml",
             ".github/workflows/release.yml",
             "cco/docs/CROSS_COMPILE.md",
+            "cco/docs/DECISIONS.md",
             "cco/docs/RELEASING.md",
             "README.md",
         },
         {"cco/Makefile": ["MACOS_TARGETS    ?= aarch64-apple-darwin\n"]},
+    ),
+    (
+        {"apple_builds_on": "macos"},
+        {
+            ".github/workflows/build.yml",
+            ".github/workflows/release.yml",
+            "cco/docs/CROSS_COMPILE.md",
+            "cco/docs/DECISIONS.md",
+        },
+        {".github/workflows/build.yml": ["            os: macos-latest\n            build: build\n"]},
+    ),
+    (
+        {"macos_deployment_target": "12.0"},
+        {
+            "cco/Makefile",
+            ".github/workflows/build.yml",
+            ".github/workflows/release.yml",
+            "cco/docs/CROSS_COMPILE.md",
+            "cco/docs/DECISIONS.md",
+        },
+        {"cco/Makefile": ["MACOS_MIN_aarch64-apple-darwin ?= 12.0\n", "MACOS_MIN_x86_64-apple-darwin ?= 12.0\n"]},
     ),
     (
         {"image_scan": True},

@@ -216,7 +216,8 @@ def inspect(project: Project, target: str, binary: Path, commit: str) -> tuple[l
         problems.append(f"is {size / 1e6:.2f} MB, above the {limit:g} MB limit")
     else:
         facts.append(f"{size / 1e6:.2f} MB")
-    ran = run_here(target, binary)
+    # Run only what is the right kind of file: anything else is already a problem above.
+    ran = run_here(target, binary) if (executable.format, executable.arch) == (kind, arch) else None
     if ran is not None:
         command, output = ran
         if not output.startswith(project.name) or not re.search(rf"\b{re.escape(commit)}\b", output):
@@ -238,5 +239,8 @@ def run_here(target: str, binary: Path) -> tuple[str, str] | None:
         shown = f"qemu-aarch64 {binary.name} --version"
     else:
         return None
-    result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return shown, str(error)
     return shown, (result.stdout.strip() or result.stderr.strip())
