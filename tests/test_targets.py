@@ -294,6 +294,12 @@ def test_a_target_without_its_standard_library_is_skipped_never_passed(
     )
     strict = list(targets.check_cross_targets(copied, build, True, True, None))
     assert next(result for result in strict if result.check == "target aarch64-apple-darwin").status == "failed"
+    # After the host's builds failed, no target is compiled (the same sources would fail again).
+    after_failure = list(targets.check_cross_targets(copied, build, False, True, None))
+    assert [(result.status, result.detail) for result in after_failure] == [
+        ("skipped", "the host: its builds did not succeed above"),
+        ("skipped", "not compiled: the host's builds did not succeed above"),
+    ]
 
 
 def test_a_target_without_zig_is_skipped_naming_the_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -133,13 +133,17 @@ def check_cross_targets(
                 else failed(check, f"the dependency graph does not resolve: {cargo_error(result)}")
             )
             continue
+        if not built:
+            # The same sources fail the same way for every target: no build at all beats N failures.
+            yield skipped(check, "not compiled: the host's builds did not succeed above")
+            continue
         linker = linker_for(target)
         missing = []
         if target not in installed:
             missing.append(f"its standard library is missing (`rustup target add {target}`)")
         if isinstance(linker, str):
             missing.append(linker)
-        if missing or isinstance(linker, str):
+        if isinstance(linker, str) or missing:
             reason = f"not compiled: {'; '.join(missing)}"
             yield failed(check, reason) if strict else skipped(check, reason)
             continue
