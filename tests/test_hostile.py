@@ -66,6 +66,7 @@ FREE_TEXT = [
     "crate_dir",
     "rust_version",
     "install_dir",
+    "macos_deployment_target",
 ]
 NUMERIC = ["codegen_units", "size_limit_mb", "proxy_port", "dashboard_port", "cache_size_mb", "cache_ttl_hours"]
 MAKE_TARGETS = ["build", "test", "release", "install", "run", "clean", "fmt", "lint", "check-size", "docker-build"]
@@ -77,6 +78,7 @@ VALID_BEGINNINGS = {
     "install_dir": "/opt/",
     "rust_version": DEFAULT_ANSWERS["rust_version"],
     "crate_dir": "cco/",
+    "macos_deployment_target": DEFAULT_ANSWERS["macos_deployment_target"],
 }
 CASES = (
     [(question, value) for question in FREE_TEXT for value in TEXTS]

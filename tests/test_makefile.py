@@ -68,7 +68,7 @@ def test_release_is_stripped_and_check_size_measures_it(built: Project, cargo_en
 def test_check_size_fails_above_the_limit(built: Project, cargo_env: dict[str, str]) -> None:
     result = make(built, cargo_env, "check-size", "SIZE_LIMIT_BYTES=1000", "SIZE_LIMIT_MB=0.001", check=False)
     assert result.returncode != 0
-    assert "✗ cco is " in result.stderr and "above the 0.001 MB limit" in result.stderr
+    assert "✗ cco (ELF) is " in result.stderr and "above the 0.001 MB limit" in result.stderr
 
 
 def test_install_into_a_prefix_without_sudo(built: Project, cargo_env: dict[str, str], tmp_path: Path) -> None:
