@@ -135,7 +135,7 @@ def read_elf(data: bytes) -> Executable:
 
 
 def version_of(packed: int) -> str:
-    """Mach-O's xxxx.yy.zz nibbles: 0x000B0000 is 11.0, 0x000A0C00 is 10.12."""
+    """Mach-O packs a version as 16 bits major, 8 minor, 8 patch: 0x000B0000 is 11.0, 0x000A0C00 is 10.12."""
     major, minor, patch = packed >> 16, (packed >> 8) & 0xFF, packed & 0xFF
     return f"{major}.{minor}.{patch}" if patch else f"{major}.{minor}"
 
