@@ -315,6 +315,12 @@ def test_a_target_without_zig_is_skipped_naming_the_install(monkeypatch: pytest.
     )
 
 
+def test_a_minimum_without_its_minor_number_is_the_same_version() -> None:
+    """The answer 11 is what the binary declares as 11.0; 11.1 is not."""
+    assert targets.same_version("11.0", "11") and targets.same_version("10.12", "10.12.0")
+    assert not targets.same_version("11.0", "11.1") and not targets.same_version(None, "11.0")
+
+
 def test_the_deployment_target_follows_the_answer_and_rusts_floor() -> None:
     assert targets.deployment_target({}, "x86_64-apple-darwin") == "10.12"
     assert targets.deployment_target({}, "aarch64-apple-darwin") == "11.0"

@@ -66,6 +66,13 @@ def version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("."))
 
 
+def same_version(first: str | None, second: str) -> bool:
+    """11 and 11.0 are one macOS version (the answer may leave out the minor number)."""
+    if first is None:
+        return False
+    return version_tuple(first + ".0.0")[:3] == version_tuple(second + ".0.0")[:3]
+
+
 def deployment_target(answers: dict[str, Any], target: str) -> str:
     """MACOSX_DEPLOYMENT_TARGET for an Apple target: the answer, or Rust's floor where higher
     (the same rule as copier.yml's `macos_min_of`, which the Makefile and workflows use)."""
@@ -188,7 +195,7 @@ def inspect(project: Project, target: str, binary: Path, commit: str) -> tuple[l
         facts.append(f"{kind} {arch} executable")
     if kind == "Mach-O":
         wanted = deployment_target(project.answers, target)
-        if executable.macos_min != wanted:
+        if not same_version(executable.macos_min, wanted):
             problems.append(f"declares macOS {executable.macos_min or 'no version'} as its minimum, not {wanted}")
         else:
             facts.append(f"macOS {wanted} or later")
