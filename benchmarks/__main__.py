@@ -432,6 +432,22 @@ def benchmark_image(work: Path, rows: list[Row]) -> dict[str, float]:
     return figures
 
 
+def benchmark_act(rows: list[Row]) -> None:
+    """What act adds: its runner image, made once per toolchain (into a scratch tag, removed
+    after), and the time of tests/test_act.py (every workflow under act)."""
+    podman_env = {"CONTAINERS_CONF": str(ROOT / "tests" / "podman" / "containers.conf")}
+    if not shutil.which("podman"):
+        rows.append(Row("act's runner image", ".ci/base-images runner", "not measured: podman is not installed"))
+        return
+    scratch = "localhost/cco-benchmarks/act-runner:scratch"
+    seconds = timed(["bash", str(ROOT / ".ci" / "base-images"), "runner"], ROOT, {"CCO_RUNNER_IMAGE": scratch})
+    run(["podman", "rmi", "-f", scratch], ROOT, podman_env)
+    rows.append(Row("act's runner image, once per toolchain", "bash .ci/base-images runner", f"{seconds:.1f} s"))
+    python = Path(sys.executable)
+    seconds = timed([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_act.py"], ROOT)
+    rows.append(Row("the workflows under act", "pytest tests/test_act.py", f"{seconds:.1f} s"))
+
+
 def benchmark_suite(rows: list[Row]) -> dict[str, float]:
     python = Path(sys.executable)  # the interpreter running the benchmarks has the test extra
     pytest = [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
@@ -464,6 +480,7 @@ def main() -> int:
     parser.add_argument("--no-suite", action="store_true", help="do not time the template's own test suite")
     parser.add_argument("--no-image", action="store_true", help="do not build the container image")
     parser.add_argument("--no-targets", action="store_true", help="do not build the cross targets")
+    parser.add_argument("--no-act", action="store_true", help="do not run the workflows under act")
     arguments = parser.parse_args()
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="cco-benchmarks-") as scratch:
@@ -477,6 +494,8 @@ def main() -> int:
         if not arguments.no_targets:
             benchmark_targets(work, rows, builds)
         image = {} if arguments.no_image else benchmark_image(work, rows)
+    if not arguments.no_act:
+        benchmark_act(rows)
     suite = {} if arguments.no_suite else benchmark_suite(rows)
 
     targets = [

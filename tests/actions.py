@@ -6,6 +6,12 @@ rustup (this machine cannot reach rustup's server; the toolchain is already here
 apt-get installs (the packages the workflow installs are for targets this machine does
 not build). Everything else runs, with the job's working directory and environment and
 the matrix values substituted.
+
+The workflows themselves run under act (tests/act.py, test_act.py); this stays for two
+uses act does not fit: the release the install tests download (test_release.py), whose
+build must share the session's target directory, and the render job of the template's
+own CI (test_template_ci.py), which is not a generated workflow and which GitHub runs on
+every pull request of this repository.
 """
 
 from __future__ import annotations

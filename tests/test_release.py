@@ -1,8 +1,12 @@
-"""Releases, run here: the release workflow's build leg for this machine's target and its
-publish steps (tests/actions.py says what is left to GitHub), the archive and SHA256SUMS
-checked with sha256sum, install.sh --download against the releases served on 127.0.0.1,
-cargo-binstall and the Homebrew formula against the same server, Dependabot's configuration
-against its schema, and the CI's audit, build and minimum-Rust jobs.
+"""Releases, installed the ways users install them: a release of this machine's target, made
+by the release workflow's own steps (the version job, the build job's leg, the publish job
+up to `gh release create`: tests/actions.py) and served over HTTPS on 127.0.0.1; its archive
+and SHA256SUMS checked with sha256sum; install.sh --download, cargo-binstall and the
+Homebrew formula against that server; Dependabot's configuration against its schema.
+
+The steps run here, not under act, so the build shares the session's target directory (a
+job under act starts from nothing): the whole release workflow, every job and leg, runs
+under act in test_act.py, as do the CI's audit, build and minimum-Rust jobs.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import subprocess
 import tarfile
 import threading
 import urllib.request
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -367,64 +370,3 @@ def test_dependabot_configuration_matches_its_schema_and_names_real_directories(
         f"FROM rust:{DEFAULT_ANSWERS['rust_version']}-slim-{DEFAULT_ANSWERS['debian_release']} AS builder",
         f"FROM debian:{DEFAULT_ANSWERS['debian_release']}-slim",
     ]
-
-
-# ---------------------------------------------------------------- the CI's other jobs
-
-
-def test_the_audit_job_passes_against_the_rustsec_snapshot(release: Release, tmp_path: Path) -> None:
-    """The audit job's `cargo audit`, with the advisory database it would fetch from GitHub
-    replaced by the dated snapshot in ../shared/rustsec (the run says its date)."""
-    workflow = actions.load(release.project.root / ".github" / "workflows" / "build.yml")
-    steps = actions.job_steps(workflow, "audit")
-    installer = next(step for step in steps if "install-action" in step.get("uses", ""))
-    assert installer["with"] == {"tool": "cargo-audit"}  # prebuilt, not compiled on each run
-    assert [step["run"] for step in steps if "run" in step] == ["cargo audit"]
-    bundle = advisory_bundle()
-    if bundle is None or not bundle.is_file():
-        pytest.skip(f"no RustSec snapshot ({bundle or '../shared/rustsec/advisory-db.bundle above this checkout'})")
-    cargo_audit = find_tool("cargo-audit")
-    database = tmp_path / "advisory-db"
-    run(["git", "clone", "--quiet", str(bundle), str(database)], tmp_path)
-    dated = run(["git", "log", "-1", "--format=%cs"], database).stdout.strip()
-    directory = release.project.root / workflow["jobs"]["audit"]["defaults"]["run"]["working-directory"]
-    env = {"PATH": f"{Path(cargo_audit).parent}:{os.environ['PATH']}"}
-    result = run(["cargo", "audit", "--db", str(database), "--no-fetch"], directory, env=env)
-    assert "Scanning Cargo.lock for vulnerabilities" in result.stderr
-    warnings.warn(f"cargo audit ran against the RustSec snapshot of {dated}, not today's database", stacklevel=1)
-
-
-def test_the_build_jobs_linux_leg_leaves_the_binary_its_upload_step_names(release: Release) -> None:
-    workflow = actions.load(release.project.root / ".github" / "workflows" / "build.yml")
-    context = {"matrix.target": release.target}
-    ran = actions.run_job(release.project.root, workflow, "build", context, {"CARGO_TERM_COLOR": "never"})
-    assert ran == [
-        'cargo build --release --target "$TARGET" --locked',
-        'strip "target/$TARGET/release/cco"',
-    ]
-    upload = next(step for step in actions.job_steps(workflow, "build") if "upload-artifact" in step.get("uses", ""))
-    built = release.project.root / actions.substitute(upload["with"]["path"], context)
-    assert built.is_file()
-    assert run(["nm", str(built)], built.parent, check=False).stderr.strip().endswith("no symbols")
-
-
-def test_the_msrv_job_builds_and_tests_with_the_declared_rust_version(
-    copie_session: Any, cargo_env: dict[str, str]
-) -> None:
-    """Rendered with this machine's Rust as rust_version, the msrv job's steps run here. Its
-    toolchain install is rustup's (the boundary); the toolchain named by the job's
-    RUSTUP_TOOLCHAIN must be the one this machine has under some name."""
-    version = run(["rustc", "--version"], ROOT).stdout.split()[1]
-    project = render(copie_session, rust_version=version)
-    git_init(project.root)
-    workflow = actions.load(project.root / ".github" / "workflows" / "build.yml")
-    job = workflow["jobs"]["msrv"]
-    assert job["env"]["RUSTUP_TOOLCHAIN"] == version
-    installed = run(["rustup", "toolchain", "list"], ROOT, check=False).stdout.split()
-    env = dict(cargo_env)
-    if not any(name.startswith(f"{version}-") for name in installed):
-        env["RUSTUP_TOOLCHAIN"] = "stable"  # the same compiler, checked below, under its channel name
-        assert run(["rustc", "--version"], ROOT, env=env).stdout.split()[1] == version
-    run(["cargo", "generate-lockfile"], project.crate, env=env)
-    ran = actions.run_job(project.root, workflow, "msrv", {}, env)
-    assert ran == ["cargo build --all-targets --locked", "cargo test --locked"]

@@ -30,8 +30,11 @@ CHANGELOG_020 = "# Changelog\n\n## 0.2.0\n\n- The Makefile gains a line.\n\n## 0
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return released_template(tmp_path_factory.mktemp("template") / "template")
+
+
+def released_template(template: Path) -> Path:
     """This template released as 0.1.0, then as 0.2.0, each with its changelog."""
-    template = tmp_path_factory.mktemp("template") / "template"
     snapshot_template(template, tag=None)
     (template / "CHANGELOG.md").write_text(CHANGELOG_010)
     commit_template(template, "release 0.1.0", "0.1.0")
@@ -68,7 +71,7 @@ def branch_file(project: Path, name: str) -> str:
 def test_a_current_repository_is_left_alone(template: Path, tmp_path: Path) -> None:
     project = generate(template, tmp_path, "0.2.0")
     printed, calls = update(project, tmp_path)
-    assert printed == "up to date: 0.2.0 is the template's newest version; nothing to do\n"
+    assert printed == "up to date: 0.2.0 is the template's newest version on main; nothing to do\n"
     assert calls == []
     origin = ["git", "--git-dir", str(tmp_path / "origin.git")]
     assert run([*origin, "for-each-ref", "--format=%(refname:short)", "refs/heads"], tmp_path).stdout == "main\n"

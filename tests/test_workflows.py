@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+import act
 from cco_validate import targets
 from helpers import (
     Project,
@@ -189,3 +190,94 @@ def test_the_release_build_needs_the_lock_file_the_readme_says_to_commit(renders
     unlocked = renders(commit_lockfile=False)
     assert "--locked" not in release_command(unlocked)
     assert "before the first push" not in (unlocked.root / "README.md").read_text()
+
+
+# ---------------------------------------------------------------- what act does not evaluate
+# act runs a workflow for any ref, whatever `on:` filters it (nektos/act#2489), and ignores
+# concurrency and permissions: checked here as data, with GitHub's documented rules.
+
+
+@pytest.mark.parametrize(
+    ("pattern", "matching", "not_matching"),
+    [  # the examples of GitHub's "filter pattern cheat sheet"
+        ("feature/*", ["feature/my-branch", "feature/your-branch"], ["feature/your/branch", "feature"]),
+        ("feature/**", ["feature/beta-a/my-branch", "feature/your-branch", "feature/mona/the/octocat"], ["features/x"]),
+        ("main", ["main"], ["mains", "release/main"]),
+        ("*", ["main", "releases"], ["feature/x"]),
+        ("**", ["all/the/branches", "every/tag"], []),
+        ("*feature", ["mona-feature", "feature", "ver-10-feature"], ["feature-1"]),
+        ("v2*", ["v2", "v2.0", "v2.9"], ["v1"]),
+        ("v[12].[0-9]+.[0-9]+", ["v1.10.1", "v2.0.0"], ["v3.0.0", "v1.a.1"]),
+        ("v[0-9]+.[0-9]+.[0-9]+*", ["v0.1.0", "v10.20.30", "v1.2.3-rc.1"], ["0.1.0", "v1.2", "va.b.c"]),
+    ],
+)
+def test_filter_patterns_read_as_github_reads_them(pattern: str, matching: list[str], not_matching: list[str]) -> None:
+    compiled = act.filter_pattern(pattern)
+    assert [name for name in matching if not compiled.fullmatch(name)] == []
+    assert [name for name in not_matching if compiled.fullmatch(name)] == []
+
+
+def test_each_workflow_starts_for_the_events_and_refs_github_would(renders: Renders) -> None:
+    project = renders()
+    root = project.root / ".github" / "workflows"
+    build, release, update = (yaml.safe_load((root / name).read_text())[True] for name in
+                              ("build.yml", "release.yml", "template-update.yml"))  # fmt: skip
+    assert [act.triggered(build, "push", f"refs/heads/{b}") for b in ("main", "develop", "feature", "main/x")] == [
+        True, True, False, False,
+    ]  # fmt: skip
+    assert not act.triggered(build, "push", "refs/tags/v0.1.0"), "a tag is release.yml's, not build.yml's"
+    assert [act.triggered(build, "pull_request", base=b) for b in ("main", "develop")] == [True, False]
+    assert act.triggered(build, "schedule") and act.triggered(build, "workflow_dispatch")
+    tags = ["v0.1.0", "v1.2.3-rc.1", "0.1.0", "v1.2", "latest"]
+    assert [act.triggered(release, "push", f"refs/tags/{tag}") for tag in tags] == [True, True, False, False, False]
+    assert not act.triggered(release, "push", "refs/heads/main") and not act.triggered(
+        release, "pull_request", base="main"
+    )
+    assert [act.triggered(update, event, "refs/heads/main") for event in ("schedule", "workflow_dispatch", "push")] == [
+        True, True, False,
+    ]  # fmt: skip
+
+
+def test_concurrency_cancels_only_superseded_pull_request_runs(renders: Renders) -> None:
+    root = renders().root
+    parsed = {name: yaml.safe_load((root / ".github" / "workflows" / name).read_text()) for name in
+              ("build.yml", "release.yml", "template-update.yml")}  # fmt: skip
+    # build: one group per workflow, ref and event; a newer pull request push cancels the older run.
+    assert parsed["build.yml"]["concurrency"] == {
+        "group": "${{ github.workflow }}-${{ github.ref }}-${{ github.event_name }}",
+        "cancel-in-progress": "${{ github.event_name == 'pull_request' }}",
+    }
+    # A release or an update is never cancelled halfway: a second one waits.
+    assert parsed["release.yml"]["concurrency"] == {
+        "group": "${{ github.workflow }}-${{ github.ref }}",
+        "cancel-in-progress": False,
+    }
+    assert parsed["template-update.yml"]["concurrency"] == {"group": "template-update", "cancel-in-progress": False}
+    job = parsed["template-update.yml"]["jobs"]["update"]
+    assert job["environment"] == "template-update"
+    assert job["permissions"] == {"contents": "write", "pull-requests": "write"}
+    assert parsed["template-update.yml"]["permissions"] == {}
+
+
+@pytest.mark.parametrize("answers", WORKFLOW_RENDERS.values(), ids=WORKFLOW_RENDERS.keys())
+def test_every_action_is_given_only_inputs_its_action_yml_declares(renders: Renders, answers: dict[str, Any]) -> None:
+    """Each `uses:` step's `with:` against the inputs of the action at that commit, as the
+    stand-ins act runs carry them (tests/act/actions: the real action.yml's inputs, defaults
+    and required flags); a required input must be given."""
+    project = renders(**answers)
+    for path in sorted((project.root / ".github" / "workflows").glob("*.yml")):
+        for name, job in yaml.safe_load(path.read_text())["jobs"].items():
+            for step in job["steps"]:
+                if "uses" not in step:
+                    continue
+                action, _, sha = step["uses"].partition("@")
+                text = (act.ACTIONS / action / "action.yml").read_text()
+                assert f"{action}@{sha}" in text.splitlines()[0], f"{path.name} {name}: no stand-in of {action}@{sha}"
+                declared = yaml.safe_load(text)
+                inputs = declared.get("inputs") or {}
+                given = step.get("with") or {}
+                assert set(given) <= set(inputs), (
+                    f"{path.name} {name}: {action} has no input {set(given) - set(inputs)}"
+                )
+                required = {key for key, spec in inputs.items() if (spec or {}).get("required") is True}
+                assert required <= set(given), f"{path.name} {name}: {action} needs {required - set(given)}"

@@ -1,0 +1,366 @@
+"""The generated workflows under a real Actions engine: act 0.2.89 (tests/act.py; the
+stand-ins it runs with, and how each differs from GitHub, are in tests/act/README.md).
+
+For every answer set the template's own CI renders (.ci/answers), each event a workflow
+answers is run dry (`act -n`: act evaluates `if:`, `needs` and the matrix, runs no step)
+and the jobs that would run are the ones they should be. The default render's Linux jobs
+run to the end for real: build.yml on a push to main, release.yml for a version tag and
+for a tag that does not match Cargo.toml, template-update.yml by hand (from another
+branch) and on its schedule, and the minimal render's test job (no Cargo.lock committed).
+What act does not evaluate (`on:` filters, concurrency, permissions) is checked as data
+in test_workflows.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import copier
+import pytest
+import yaml
+from plumbum import local
+
+from act import REPOSITORY, Act, Run
+from cco_validate import targets
+from helpers import ROOT, Project, commit, git_init, render, run
+from test_release import TOOLS, advisory_bundle
+from test_template_update import released_template
+
+pytestmark = pytest.mark.slow
+
+ACT = ROOT / "tests" / "act"
+ANSWER_SETS = {
+    path.stem: yaml.safe_load(path.read_text()) or {} for path in sorted((ROOT / ".ci" / "answers").glob("*.yml"))
+}
+TAG = "v0.1.0"
+PULL_REQUEST: dict[str, Any] = {
+    "number": 7,
+    "pull_request": {"number": 7, "base": {"ref": "main"}, "head": {"ref": "feature"}},
+}
+EVENTS: dict[str, dict[str, dict[str, Any]]] = {
+    "build.yml": {
+        "push": {"ref": "refs/heads/main"},
+        "pull_request": PULL_REQUEST,
+        "schedule": {"schedule": "17 6 * * *"},
+        "workflow_dispatch": {"inputs": {}},
+    },
+    "release.yml": {"push": {"ref": f"refs/tags/{TAG}"}},
+    "template-update.yml": {"schedule": {"schedule": "41 5 * * 1"}, "workflow_dispatch": {"inputs": {}}},
+}
+
+
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Act]:
+    engine = Act(tmp_path_factory.mktemp("act"))
+    if (TOOLS / "cargo-audit").is_file():
+        engine.tool(TOOLS / "cargo-audit")
+    bundle = advisory_bundle()
+    if bundle is not None and bundle.is_file():
+        engine.advisory_db(bundle)
+    yield engine
+    engine.close()
+
+
+def expected_jobs(project: Project, workflow: str, event: str, real: bool = False) -> dict[str, str]:
+    """The jobs GitHub runs for `event`, as act reports them. A dry run gives every runner
+    label the runner image, so every job is reported; in a real run (`real`) a job on a macOS
+    runner is "skipped": act has none."""
+    answers = project.answers
+    parsed = yaml.safe_load((project.root / ".github" / "workflows" / workflow).read_text())
+
+    def result(runner: str) -> str:
+        return "skipped" if real and runner.startswith("macos-") else "success"
+
+    def legs(job: str) -> dict[str, str]:
+        entries = parsed["jobs"][job]["strategy"]["matrix"]["include"]
+        return {f"{job} ({entry['target']})": result(entry["os"]) for entry in entries}
+
+    if workflow == "template-update.yml":
+        return {"update": "success"}
+    if workflow == "release.yml":
+        jobs = {"version": "success", **legs("build"), "publish": "success"}
+        if "universal" in parsed["jobs"]:
+            jobs["universal"] = result(parsed["jobs"]["universal"]["runs-on"])
+        return jobs
+    if event == "schedule":
+        return {"audit": "success"}  # every day: the audit alone
+    jobs = {"test": "success", "audit": "success", "msrv": "success", **legs("build")}
+    if "run-macos" in parsed["jobs"]:
+        jobs.update(legs("run-macos"))
+    if answers.get("docker") and answers.get("image_scan"):
+        jobs["image-scan"] = "success"
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def answer_set_projects(copie_session: Any) -> dict[str, Project]:
+    projects = {}
+    for name, answers in ANSWER_SETS.items():
+        project = render(copie_session, **answers)
+        git_init(project.root)
+        Act.remote(project.root)
+        projects[name] = project
+    return projects
+
+
+DRY_CASES = [
+    (name, workflow, event)
+    for name, answers in ANSWER_SETS.items()
+    for workflow, events in EVENTS.items()
+    for event in events
+    if (workflow != "release.yml" or answers.get("release", True))
+    and (workflow != "template-update.yml" or answers.get("template_updates", True))
+]
+
+
+@pytest.fixture(scope="module")
+def dry_runs(engine: Act, answer_set_projects: dict[str, Project]) -> dict[tuple[str, str, str], Run]:
+    """Every (answer set, workflow, event), run dry: about a second each."""
+    return {
+        case: engine.run(answer_set_projects[case[0]].root, case[1], case[2], EVENTS[case[1]][case[2]], dry=True)
+        for case in DRY_CASES
+    }
+
+
+@pytest.mark.parametrize(("answers", "workflow", "event"), DRY_CASES, ids=["-".join(case) for case in DRY_CASES])
+def test_each_event_runs_the_jobs_it_should(
+    dry_runs: dict[tuple[str, str, str], Run],
+    answer_set_projects: dict[str, Project],
+    answers: str,
+    workflow: str,
+    event: str,
+) -> None:
+    ran = dry_runs[(answers, workflow, event)]
+    assert ran.returncode == 0, ran.output()[-3000:]
+    assert ran.ran() == expected_jobs(answer_set_projects[answers], workflow, event)
+
+
+@pytest.mark.parametrize("answers", ANSWER_SETS)
+def test_each_build_leg_runs_the_steps_its_runner_needs(
+    dry_runs: dict[tuple[str, str, str], Run], answer_set_projects: dict[str, Project], answers: str
+) -> None:
+    """The steps act evaluates as running (their `if:` held) in each leg of the build job,
+    macOS legs included: those cannot run here, but what they would run is checked."""
+    project = answer_set_projects[answers]
+    ran = dry_runs[(answers, "build.yml", "push")]
+    for target in project.answers["build_targets"]:
+        steps = [step.split("@")[0] for step in ran.steps("build", target)]
+        zig = target.endswith("apple-darwin") and project.answers.get("apple_builds_on", "linux") == "linux"
+        build = "Build the release binary, linked by zig" if zig else "Build the release binary"
+        wanted = [
+            "actions/checkout",
+            "Install the stable toolchain for the target",
+            *(["Install zig and cargo-zigbuild (they link the Apple targets on Linux)"] if zig else []),
+            *(["Install musl-tools"] if target.endswith("-musl") else []),
+            *([] if project.answers.get("commit_lockfile", True) else ["Resolve the dependencies"]),
+            "actions/cache",
+            build,
+            *(["Strip symbols"] if project.answers.get("strip", True) and not zig else []),
+            "actions/upload-artifact",
+        ]
+        assert steps == wanted, target
+
+
+# ---------------------------------------------------------------- the default render, for real
+
+
+# The default answers but a release profile that builds about three times faster (no LTO,
+# 16 codegen units): the workflows do not depend on it, and the default profile's builds
+# are proven by the hooks' full validation (test_hooks.py).
+QUICKER_PROFILE = {"lto": "off", "codegen_units": 16}
+
+
+@pytest.fixture(scope="module")
+def default_repository(copie_session: Any) -> Project:
+    project = render(copie_session, **QUICKER_PROFILE)
+    run(["cargo", "generate-lockfile"], project.crate)  # committed, as the README says
+    git_init(project.root)
+    return project
+
+
+@pytest.fixture(scope="module")
+def push_run(engine: Act, default_repository: Project) -> Run:
+    if not (TOOLS / "cargo-audit").is_file():
+        pytest.skip(f"cargo-audit is not built: .ci/run builds it into {TOOLS}")
+    return engine.run(default_repository.root, "build.yml", "push", EVENTS["build.yml"]["push"])
+
+
+def test_a_push_to_main_runs_every_linux_job_to_the_end(push_run: Run, default_repository: Project) -> None:
+    assert push_run.ran() == expected_jobs(default_repository, "build.yml", "push", real=True), push_run.output()[
+        -5000:
+    ]
+    assert push_run.returncode == 0
+    assert "Scanning Cargo.lock for vulnerabilities" in push_run.output("audit")
+
+
+def test_the_build_legs_upload_each_targets_binary(engine: Act, push_run: Run, default_repository: Project) -> None:
+    """The artifacts the build job uploaded, read back and checked as full validation checks a
+    target's binary (format, architecture, minimum macOS, libraries, signature, symbols, size;
+    `--version` where it runs here). Uploads keep no file mode, as GitHub's zip does not."""
+    (artifacts,) = engine.runs().iterdir()
+    commit = run(["git", "rev-parse", "--short", "HEAD"], default_repository.root).stdout.strip()
+    for target in default_repository.answers["build_targets"]:
+        binary = artifacts / f"cco-{target}" / "cco"
+        assert binary.is_file(), f"no artifact cco-{target} with the binary: {sorted(os.listdir(artifacts))}"
+        assert binary.stat().st_mode & 0o111 == 0
+        binary.chmod(0o755)
+        problems, _ = targets.inspect(default_repository, target, binary, commit)
+        assert not problems, f"{target}: {problems}"
+
+
+def test_the_caches_are_saved_under_keys_that_follow_rust_and_the_lockfile(engine: Act, push_run: Run) -> None:
+    saved = sorted(path.name for path in (engine.github / f"{REPOSITORY}.caches").rglob("*.tzst"))
+    version = run(["rustc", "--version"], ROOT).stdout.split()[1]
+    assert saved, "no cache was saved"
+    for name in saved:
+        key = name.removesuffix(".tzst")
+        assert f"-{version}-" in key and len(key.rsplit("-", 1)[1]) == 64, key
+
+
+def test_without_a_committed_lockfile_the_cache_key_still_follows_the_versions(
+    engine: Act, answer_set_projects: dict[str, Project]
+) -> None:
+    """The minimal answer set commits no Cargo.lock: the test job resolves one before its cache
+    step, so the key hashes it (a key hashing no file would be a constant, never refreshed)."""
+    project = answer_set_projects["minimal"]
+    ran = engine.run(project.root, "build.yml", "push", EVENTS["build.yml"]["push"], job="test")
+    assert ran.ran() == {"test": "success"}, ran.output()[-5000:]
+    keys = re.findall(r"Cache key: (\S+)", ran.output("test"))
+    version = run(["rustc", "--version"], ROOT).stdout.split()[1]
+    assert len(keys) == 1 and re.fullmatch(rf"Linux-cargo-test-{re.escape(version)}-[0-9a-f]{{64}}", keys[0]), keys
+
+
+# ---------------------------------------------------------------- release.yml
+
+
+@pytest.fixture(scope="module")
+def tag_run(engine: Act, default_repository: Project) -> Run:
+    run(["git", "tag", TAG], default_repository.root)
+    try:
+        return engine.run(default_repository.root, "release.yml", "push", EVENTS["release.yml"]["push"])
+    finally:
+        run(["git", "tag", "-d", TAG], default_repository.root)
+
+
+def test_a_version_tag_publishes_a_complete_release(engine: Act, tag_run: Run, default_repository: Project) -> None:
+    assert tag_run.ran() == expected_jobs(default_repository, "release.yml", "push", real=True), tag_run.output()[
+        -5000:
+    ]
+    assert tag_run.returncode == 0
+    release = engine.github / f"{REPOSITORY}.releases" / TAG
+    names = sorted(os.listdir(release))
+    archives = [f"cco-{target}.tar.gz" for target in default_repository.answers["build_targets"]]
+    assert names == sorted([*archives, "cco-universal2-apple-darwin.tar.gz", "SHA256SUMS", "cco.rb"])
+    assert run(["sha256sum", "--check", "--strict", "SHA256SUMS"], release).stdout.count(": OK") == len(names) - 2
+    # The provenance names exactly what SHA256SUMS lists.
+    statements = list((engine.github / f"{REPOSITORY}.attestations").glob("*-publish.json"))
+    assert len(statements) == 1
+    subjects = {s["name"]: s["digest"]["sha256"] for s in json.loads(statements[0].read_text())["subject"]}
+    listed = {
+        name: digest
+        for digest, name in (line.split("  ") for line in (release / "SHA256SUMS").read_text().splitlines())
+    }
+    assert subjects == listed
+    calls = [json.loads(line) for line in (engine.github / "gh.log").read_text().splitlines()]
+    create = [call["arguments"] for call in calls if call["arguments"][:2] == ["release", "create"]]
+    assert create and create[-1][2] == TAG and "--verify-tag" in create[-1]
+
+
+def test_a_tag_that_is_not_the_crates_version_fails_in_the_version_job(
+    engine: Act, default_repository: Project
+) -> None:
+    run(["git", "tag", "v9.9.9"], default_repository.root)
+    try:
+        ran = engine.run(default_repository.root, "release.yml", "push", {"ref": "refs/tags/v9.9.9"})
+    finally:
+        run(["git", "tag", "-d", "v9.9.9"], default_repository.root)
+    assert ran.returncode != 0
+    assert ran.ran() == {"version": "failure"}, "nothing may build after the version job fails"
+    log = ran.output("version")
+    assert "v9.9.9" in log and "0.1.0" in log, log[-2000:]
+    assert not (engine.github / f"{REPOSITORY}.releases" / "v9.9.9").exists()
+
+
+# ---------------------------------------------------------------- template-update.yml
+
+UPDATING = "acme/cco-updating"
+
+
+@pytest.fixture(scope="module")
+def behind(engine: Act, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A repository generated from this template's 0.1.0, on the stand-in GitHub, whose
+    template (https://github.com/acme/cco-template, there too) has released 0.2.0."""
+    folder = tmp_path_factory.mktemp("behind")
+    template = released_template(folder / "template")
+    engine.publish(template, "acme/cco-template")
+    project = folder / "project"
+    # This machine's git reaches the stand-in GitHub as the runner's does (url.insteadOf).
+    env = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": f"url.file://{engine.github}/.insteadOf",
+           "GIT_CONFIG_VALUE_0": "https://github.com/"}  # fmt: skip
+    with local.env(**env):  # Copier runs git through plumbum, which has its own environment
+        copier.run_copy(
+            "https://github.com/acme/cco-template.git", project, defaults=True, unsafe=True, vcs_ref="0.1.0", quiet=True
+        )
+    git_init(project)
+    yield project
+
+
+def pushed_branch(engine: Act, branch: str) -> str:
+    found = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"],
+                           cwd=engine.bare(UPDATING), capture_output=True, text=True)  # fmt: skip
+    return found.stdout.strip()
+
+
+@pytest.mark.parametrize("event", ["workflow_dispatch", "schedule"])
+def test_the_template_update_opens_one_pull_request_against_main(engine: Act, behind: Path, event: str) -> None:
+    """On its schedule (from main), and started by hand from another branch: the update starts
+    from main either way, pushes template-update and opens a pull request against main."""
+    branch = "feature" if event == "workflow_dispatch" else "main"
+    run(["git", "switch", "--quiet", "-C", branch, "main"], behind)
+    if branch == "feature":
+        (behind / "NOTES.md").write_text("work in progress\n")
+        commit(behind, "Work in progress")
+    (engine.github / "gh.log").unlink(missing_ok=True)
+    try:
+        ran = engine.run(
+            behind, "template-update.yml", event, EVENTS["template-update.yml"][event], repository=UPDATING
+        )
+    finally:
+        run(["git", "switch", "--quiet", "main"], behind)
+    assert ran.ran() == {"update": "success"}, ran.output()[-5000:]
+    pushed = pushed_branch(engine, "template-update")
+    main = run(["git", "rev-parse", "main"], behind).stdout.strip()
+    assert run(["git", "rev-parse", f"{pushed}^"], engine.bare(UPDATING)).stdout.strip() == main
+    changed = run(["git", "show", "--name-only", "--format=", pushed], engine.bare(UPDATING)).stdout.split()
+    assert ".copier-answers.yml" in changed and "NOTES.md" not in changed
+    calls = [json.loads(line)["arguments"] for line in (engine.github / "gh.log").read_text().splitlines()]
+    create = [call for call in calls if call[:2] == ["pr", "create"]]
+    assert len(create) == 1 and create[0][create[0].index("--base") + 1] == "main", calls
+
+
+# ---------------------------------------------------------------- the stand-ins themselves
+
+
+def test_the_stand_in_actions_behave_as_the_workflows_depend_on(engine: Act, tmp_path: Path) -> None:
+    """tests/act/stand-ins.yml under act: checkout's fetch-depth, tags and persist-credentials;
+    cache by key, by restore-key and never across path lists; artifacts by name and pattern,
+    merged, without file modes, and failing on no files or an unknown name; install-action's
+    tool on PATH; attestation subjects from a checksums file."""
+    if not (TOOLS / "cargo-audit").is_file():
+        pytest.skip(f"cargo-audit is not built: .ci/run builds it into {TOOLS}")
+    repository = tmp_path / "stand-ins"
+    (repository / ".github" / "workflows").mkdir(parents=True)
+    (repository / ".github" / "workflows" / "stand-ins.yml").write_text((ACT / "stand-ins.yml").read_text())
+    git_init(repository)
+    run(["git", "tag", "v1"], repository)
+    (repository / "second").write_text("a second commit\n")
+    commit(repository, "Second")
+    ran = engine.run(repository, "stand-ins.yml", "push", {"ref": "refs/heads/main"}, repository="acme/stand-ins")
+    jobs = ["checkout", "cache-save", "cache-restore", "upload", "download", "tools", "attest"]
+    assert ran.ran() == dict.fromkeys(jobs, "success"), ran.output()[-5000:]
