@@ -103,6 +103,8 @@ def answer_set_projects(copie_session: Any) -> dict[str, Project]:
     projects = {}
     for name, answers in ANSWER_SETS.items():
         project = render(copie_session, **answers)
+        if answers.get("commit_lockfile", True):
+            run(["cargo", "generate-lockfile"], project.crate)  # committed, as the README says
         git_init(project.root)
         Act.remote(project.root)
         projects[name] = project
@@ -234,6 +236,31 @@ def test_without_a_committed_lockfile_the_cache_key_still_follows_the_versions(
     keys = re.findall(r"Cache key: (\S+)", ran.output("test"))
     version = run(["rustc", "--version"], ROOT).stdout.split()[1]
     assert len(keys) == 1 and re.fullmatch(rf"Linux-cargo-test-{re.escape(version)}-[0-9a-f]{{64}}", keys[0]), keys
+
+
+def test_the_musl_leg_of_a_nested_crate_builds_a_static_binary(
+    engine: Act, answer_set_projects: dict[str, Project]
+) -> None:
+    """nested-musl-bookworm's build job for real: the crate in crates/cco (the job's
+    working-directory), musl-tools installed with sudo apt-get, the static binary uploaded."""
+    project = answer_set_projects["nested-musl-bookworm"]
+    target = "x86_64-unknown-linux-musl"
+    rustlib = Path(run(["rustc", "--print", "sysroot"], ROOT).stdout.strip()) / "lib" / "rustlib" / target / "lib"
+    if not any((rustlib / folder / "libunwind.a").is_file() for folder in (".", "self-contained")):
+        # Seen here: `cargo build --target x86_64-unknown-linux-musl` fails with "cannot find
+        # -lunwind" in the runner image, since the image carries this machine's toolchain.
+        pytest.skip(
+            f"this toolchain's {target} standard library has no libunwind.a, which rustup's rust-std "
+            "component carries (.ci/cross-targets builds the library from rust-src without LLVM's libunwind)"
+        )
+    ran = engine.run(project.root, "build.yml", "push", EVENTS["build.yml"]["push"], job="build")
+    assert ran.ran() == {f"build ({target})": "success"}, ran.output()[-5000:]
+    (artifacts,) = engine.runs().iterdir()
+    binary = artifacts / f"cco-{target}" / "cco"
+    binary.chmod(0o755)
+    commit = run(["git", "rev-parse", "--short", "HEAD"], project.root).stdout.strip()
+    problems, _ = targets.inspect(project, target, binary, commit)
+    assert not problems, problems
 
 
 # ---------------------------------------------------------------- release.yml
