@@ -41,7 +41,7 @@ from typing import Any
 
 import pytest
 
-from helpers import ROOT, run
+from helpers import ROOT, QuietHandler, run
 
 RUNNER_IMAGE = "localhost/cco-template/act-runner:ubuntu-latest"
 ACTIONS = ROOT / "tests" / "act" / "actions"
@@ -69,11 +69,6 @@ def pins(project: Path) -> dict[str, str]:
         for name, sha in PIN.findall(workflow.read_text()):
             found[name] = sha
     return found
-
-
-class _Dist(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *_: Any) -> None:
-        pass
 
 
 class _Unix(http.client.HTTPConnection):
@@ -225,7 +220,7 @@ class Act:
             shutil.copy(manifest, served)
             digest = run(["sha256sum", served.name], served.parent).stdout
             (root / "dist" / f"{served.name}.sha256").write_text(digest)
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Dist, directory=str(root)))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(root)))
         threading.Thread(target=server.serve_forever, daemon=True).start()
         self._server = server
         return f"http://127.0.0.1:{server.server_address[1]}"

@@ -6,6 +6,7 @@ Fixtures stay in conftest.py; this module is found through pytest's `pythonpath`
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import shutil
@@ -397,3 +398,10 @@ def homebrew_formula(formula: Path, os_name: str, cpu: str, *staged: str) -> dic
     loaded = json.loads(run([ruby, str(script), str(formula), os_name, cpu, *staged], formula.parent).stdout)
     assert isinstance(loaded, dict)
     return loaded
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder (functools.partial(QuietHandler, directory=...)) without logging each request."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass

@@ -30,7 +30,18 @@ import pytest
 
 import actions
 from cco_validate import targets
-from helpers import DEFAULT_ANSWERS, ROOT, Project, free_port, git_init, homebrew_formula, render, run, tool
+from helpers import (
+    DEFAULT_ANSWERS,
+    ROOT,
+    Project,
+    QuietHandler,
+    free_port,
+    git_init,
+    homebrew_formula,
+    render,
+    run,
+    tool,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -150,11 +161,6 @@ def without_release(workflow: dict[Any, Any]) -> dict[Any, Any]:
     assert last["run"].startswith('gh release create "$GITHUB_REF_NAME" dist/* --verify-tag')
     job["steps"] = job["steps"][:-1]
     return job
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
 
 # ---------------------------------------------------------------- the workflow's steps
