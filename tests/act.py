@@ -23,6 +23,7 @@ given) and calls the default branch master unless told (--defaultbranch main).
 from __future__ import annotations
 
 import functools
+import hashlib
 import http.client
 import http.server
 import json
@@ -41,7 +42,7 @@ from typing import Any
 
 import pytest
 
-from helpers import ROOT, QuietHandler, run
+from helpers import GIT_IDENTITY, ROOT, QuietHandler, run
 
 RUNNER_IMAGE = "localhost/cco-template/act-runner:ubuntu-latest"
 ACTIONS = ROOT / "tests" / "act" / "actions"
@@ -187,6 +188,7 @@ class Act:
             pytest.skip(f"the runner image {RUNNER_IMAGE} is missing: bash .ci/base-images makes it")
         self.folder = folder
         self.github = folder / "github"
+        self.advisory_date: str | None = None  # the RustSec snapshot's date, once advisory_db made it
         (self.github / "tools" / "bin").mkdir(parents=True)
         service = folder / "podman.sock"
         self.service = subprocess.Popen(
@@ -218,8 +220,8 @@ class Act:
         for channel in ("stable", version.rsplit(".", 1)[0], version):
             served = root / "dist" / f"channel-rust-{channel}.toml"
             shutil.copy(manifest, served)
-            digest = run(["sha256sum", served.name], served.parent).stdout
-            (root / "dist" / f"{served.name}.sha256").write_text(digest)
+            digest = hashlib.sha256(served.read_bytes()).hexdigest()
+            (root / "dist" / f"{served.name}.sha256").write_text(f"{digest}  {served.name}\n")
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(root)))
         threading.Thread(target=server.serve_forever, daemon=True).start()
         self._server = server
@@ -245,12 +247,12 @@ class Act:
         database = self.github / "RustSec" / "advisory-db.git"
         if not database.exists():
             run(["git", "clone", "--quiet", "--bare", str(bundle), str(database)], self.folder)
-            stamp = {"GIT_AUTHOR_NAME": "stand-in", "GIT_AUTHOR_EMAIL": "stand-in@localhost",
-                     "GIT_COMMITTER_NAME": "stand-in", "GIT_COMMITTER_EMAIL": "stand-in@localhost"}  # fmt: skip
             head = run(["git", "rev-parse", "HEAD"], database).stdout.strip()
             tree = run(["git", "rev-parse", "HEAD^{tree}"], database).stdout.strip()
             message = f"stand-in: the snapshot {head[:12]} re-dated so that cargo audit takes it"
-            commit = run(["git", "commit-tree", tree, "-p", head, "-m", message], database, env=stamp).stdout.strip()
+            commit = run(
+                ["git", "commit-tree", tree, "-p", head, "-m", message], database, env=GIT_IDENTITY
+            ).stdout.strip()
             run(["git", "update-ref", "HEAD", commit], database)
         return run(["git", "log", "-1", "--format=%cs", "HEAD~1"], database).stdout.strip()
 
