@@ -294,11 +294,14 @@ class Act:
         job: str | None = None,
         secrets: dict[str, str] | None = None,
         repository: str = REPOSITORY,
+        matrix: dict[str, list[str]] | None = None,
         timeout: float = 3600,
     ) -> Run:
         """Runs `event` of .github/workflows/<workflow> for the commit checked out in `project`
         (published to the stand-in GitHub first); `dry` evaluates the jobs without running a
-        step (act -n). Artifacts are the run's own: the stand-in's store is emptied first."""
+        step (act -n); `job` runs that job and those it needs (act -j); `matrix` keeps only the
+        legs whose values are listed (act --matrix). Artifacts are the run's own: the stand-in's
+        store is emptied first."""
         if dry:
             self.remote(project, repository)
         else:
@@ -332,6 +335,8 @@ class Act:
                 command += ["-P", f"{label}={RUNNER_IMAGE}"]
         if job:
             command += ["-j", job]
+        for key, values in (matrix or {}).items():
+            command += [arg for value in values for arg in ("--matrix", f"{key}:{value}")]
         env = self.dry_env if dry else self.env
         result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=timeout)
         event_file.unlink()
