@@ -7,10 +7,11 @@ and the jobs that would run are the ones they should be. Then for real, every jo
 ubuntu-latest runner to the end: the default render's build.yml on a push to main, and
 after it a pull request, workflow_dispatch and the schedule, which start from main's caches
 as on GitHub; release.yml for a version tag and for a tag that does not match Cargo.toml;
-template-update.yml by hand (from another branch) and on its schedule; and each other
-answer set's push. What act does not evaluate (`on:` filters, concurrency, permissions) is
-checked as data in test_workflows.py; what cannot run here at all (macOS and arm64 runners,
-the image scan's Docker daemon) is said where it is skipped.
+template-update.yml by hand (from another branch) and on its schedule; minimal's test job;
+and, with CCO_ACT_EVERY_SET=1, each other answer set's push. What act does not evaluate
+(`on:` filters, concurrency, permissions) is checked as data in test_workflows.py; what
+cannot run here at all (macOS and arm64 runners, the image scan's Docker daemon) is said
+where it is skipped.
 """
 
 from __future__ import annotations
