@@ -123,7 +123,7 @@ def run(
     cwd: Path,
     env: Mapping[str, str] | None = None,
     check: bool = True,
-    timeout: float = 900,
+    timeout: float = 2700,
 ) -> subprocess.CompletedProcess[str]:
     """Runs a command; when `check` and it fails, the assertion shows its whole output."""
     result = subprocess.run(

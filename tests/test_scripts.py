@@ -107,7 +107,7 @@ def cargo_bloat(cargo_env: dict[str, str]) -> Path:
     """cargo-bloat, installed once per machine next to the shared target directory."""
     root = Path(cargo_env["CARGO_TARGET_DIR"]) / "tools"
     if not (root / "bin" / "cargo-bloat").exists():
-        run(["cargo", "install", "cargo-bloat", "--locked", "--root", str(root)], ROOT, timeout=900)
+        run(["cargo", "install", "cargo-bloat", "--locked", "--root", str(root)], ROOT, timeout=2700)
     return root / "bin"
 
 
@@ -116,7 +116,7 @@ def test_analyze_size_reports_sections_crates_and_savings(
     default_project: Project, cargo_env: dict[str, str], cargo_bloat: Path
 ) -> None:
     env = {**cargo_env, "PATH": f"{cargo_bloat}{os.pathsep}{os.environ['PATH']}"}
-    report = run(["scripts/analyze-size.sh"], default_project.crate, env=env, timeout=1200).stdout
+    report = run(["scripts/analyze-size.sh"], default_project.crate, env=env, timeout=2700).stdout
     assert "== Sections" in report and ".text" in report
     assert "== The 10 largest crates" in report
     assert " Crate\n" in report and " std\n" in report and " tokio\n" in report
