@@ -171,9 +171,15 @@ class Run:
             and (target is None or (line.get("matrix") or {}).get("target") == target)
         ]
 
-    def output(self, job: str | None = None) -> str:
-        """The run's log (one job's, when named): what the steps printed, and act's lines."""
-        return "\n".join(str(line.get("msg", "")) for line in self.lines if job is None or line.get("jobID") == job)
+    def output(self, job: str | None = None, target: str | None = None) -> str:
+        """The run's log (one job's, when named; one leg's, with `target`): what the steps
+        printed, and act's lines."""
+        return "\n".join(
+            str(line.get("msg", ""))
+            for line in self.lines
+            if (job is None or line.get("jobID") == job)
+            and (target is None or (line.get("matrix") or {}).get("target") == target)
+        )
 
 
 class Act:

@@ -58,6 +58,8 @@ DEFAULT_ANSWERS: dict[str, Any] = {
     "apple_builds_on": "linux",
     "macos_deployment_target": "10.12",
     "release": True,
+    "release_toolchain": "1.95.0",
+    "minisign_public_key": "",
     "dependabot": True,
     "template_updates": True,
     "docker": True,

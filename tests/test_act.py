@@ -54,7 +54,7 @@ EVENTS: dict[str, dict[str, dict[str, Any]]] = {
         "schedule": {"schedule": "17 6 * * *"},
         "workflow_dispatch": {"inputs": {}},
     },
-    "release.yml": {"push": {"ref": f"refs/tags/{TAG}"}},
+    "release.yml": {"push": {"ref": f"refs/tags/{TAG}"}, "pull_request": PULL_REQUEST},
     "template-update.yml": {"schedule": {"schedule": "41 5 * * 1"}, "workflow_dispatch": {"inputs": {}}},
 }
 
@@ -87,7 +87,10 @@ def expected_jobs(project: Project, workflow: str, event: str, real: bool = Fals
     if workflow == "template-update.yml":
         return {"update": "success"}
     if workflow == "release.yml":
-        jobs = {"version": "success", **legs("build"), "publish": "success"}
+        # A pull request runs the dry run: everything but the publish job.
+        jobs = {"version": "success", **legs("build"), "checksums": "success"}
+        if event == "push":
+            jobs["publish"] = "success"
         if "universal" in parsed["jobs"]:
             jobs["universal"] = result(parsed["jobs"]["universal"]["runs-on"])
         return jobs
@@ -431,9 +434,20 @@ def test_a_version_tag_publishes_a_complete_release(engine: Act, tag_run: Run, d
         for digest, name in (line.split("  ") for line in (release / "SHA256SUMS").read_text().splitlines())
     }
     assert subjects == listed
+    # Created as a draft with every file, then published; the notes say it is unsigned (the
+    # default answers publish no minisign key).
     calls = [json.loads(line) for line in (engine.github / "gh.log").read_text().splitlines()]
-    create = [call["arguments"] for call in calls if call["arguments"][:2] == ["release", "create"]]
-    assert create and create[-1][2] == TAG and "--verify-tag" in create[-1]
+    releases = [call for call in calls if call["arguments"][:2] in (["release", "create"], ["release", "edit"])]
+    assert [call["arguments"][:3] for call in releases[-2:]] == [["release", "create", TAG], ["release", "edit", TAG]]
+    create, publish = (call["arguments"] for call in releases[-2:])
+    assert "--draft" in create and "--verify-tag" in create and publish[3:] == ["--draft=false"]
+    assert "**This release is not signed**" in releases[-2]["notes"]
+    assert not (release.parent / f"{TAG}.DRAFT").exists(), "the release was published"
+    # Each leg built its target twice, in two directories, and found the same bytes.
+    for target in default_repository.answers["build_targets"]:
+        log = tag_run.output("build", target)
+        assert f"✓ cco-{target}.tar.gz: the same bytes from both builds" in log, log[-3000:]
+        assert f"✓ cco-{target}/cco: the same bytes from both builds" in log
 
 
 def test_a_tag_that_is_not_the_crates_version_fails_in_the_version_job(

@@ -67,6 +67,8 @@ FREE_TEXT = [
     "rust_version",
     "install_dir",
     "macos_deployment_target",
+    "release_toolchain",
+    "minisign_public_key",
 ]
 NUMERIC = ["codegen_units", "size_limit_mb", "proxy_port", "dashboard_port", "cache_size_mb", "cache_ttl_hours"]
 MAKE_TARGETS = ["build", "test", "release", "install", "run", "clean", "fmt", "lint", "check-size", "docker-build"]
@@ -79,6 +81,8 @@ VALID_BEGINNINGS = {
     "rust_version": DEFAULT_ANSWERS["rust_version"],
     "crate_dir": "cco/",
     "macos_deployment_target": DEFAULT_ANSWERS["macos_deployment_target"],
+    "release_toolchain": DEFAULT_ANSWERS["release_toolchain"],
+    "minisign_public_key": "RWSgoUGIynsS9cwQIfjcVVr1DALpI+My6sG2Pi+XHO4c/gZlpcBzSJ/0",  # a key minisign -G made
 }
 CASES = (
     [(question, value) for question in FREE_TEXT for value in TEXTS]

@@ -11,7 +11,9 @@ under act in test_act.py, as do the CI's audit, build and minimum-Rust jobs.
 
 from __future__ import annotations
 
+import datetime
 import functools
+import gzip
 import hashlib
 import http.server
 import os
@@ -70,17 +72,58 @@ def find_tool(name: str) -> str:
 
 
 @dataclass
+class Signer:
+    """A minisign key pair made for the test (minisign -G -W: no password, as a CI secret)."""
+
+    public: str  # the key line, as minisign_public_key takes it
+    secret: str  # the secret key file's text, as the MINISIGN_SECRET_KEY secret holds it
+    key: Path
+
+    def sign(self, path: Path, signature: Path | None = None) -> None:
+        run(["minisign", "-S", "-s", str(self.key), "-m", str(path), "-x", str(signature or Path(f"{path}.sig"))],
+            path.parent)  # fmt: skip
+
+
+def make_signer(folder: Path) -> Signer | None:
+    if shutil.which("minisign") is None:
+        return None
+    run(["minisign", "-G", "-W", "-p", "minisign.pub", "-s", "minisign.key"], folder)
+    public = (folder / "minisign.pub").read_text().splitlines()[1]
+    return Signer(public=public, secret=(folder / "minisign.key").read_text(), key=folder / "minisign.key")
+
+
+def require_signer(release: Release) -> Signer:
+    if release.signer is None:
+        pytest.skip("minisign is not installed (Debian package minisign; .ci/run installs it): the release is unsigned")
+    return release.signer
+
+
+@dataclass
 class Release:
     project: Project
     target: str
-    dist: Path  # what the publish job leaves: the archives, SHA256SUMS, the formula
+    dist: Path  # what the publish job leaves: the archives, SHA256SUMS, the formula, the signatures
     server: Path  # served on 127.0.0.1: <owner>/<repository>/releases/{download/<tag>,latest/download}/
     url: str  # the repository URL the render was given
     certificate: Path  # the test authority that signed the server's certificate: clients trust it by variable
+    signer: Signer | None  # the release's minisign key (None: minisign is not installed, the release is unsigned)
+    notes: str  # the release notes' opening, as the publish job wrote them
 
     def trusting(self, **env: str) -> dict[str, str]:
         """An environment whose curl and rustls clients trust the test server."""
         return {"CURL_CA_BUNDLE": str(self.certificate), "SSL_CERT_FILE": str(self.certificate), **env}
+
+
+# The workflow's expressions the steps here need, beside matrix.* (from the job's matrix).
+def workflow_context(target: str, signer: Signer | None, tag: str = "") -> dict[str, str]:
+    return {
+        "matrix.target": target,
+        "github.token": "unused",
+        "github.event_name == 'push' && github.ref_name || ''": TAG,
+        "needs.version.outputs.tag": tag,
+        "secrets.MINISIGN_SECRET_KEY": signer.secret if signer else "",
+        "secrets.MINISIGN_PASSWORD": "",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -88,32 +131,47 @@ def release(
     copie_session: Any, cargo_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Release]:
     """A release of a render whose repository is on 127.0.0.1, made by the release workflow's
-    own steps: the build job's leg for this machine's target, then the publish job."""
+    own steps: the version job, the build job's leg for this machine's target (its build, its
+    package and its rebuild in another directory, which must give the same bytes), the
+    checksums job, then the publish job's signing and notes, with a minisign key made here."""
     port = free_port()
     url = f"https://127.0.0.1:{port}/acme/cco"  # HTTPS, as GitHub: cargo-binstall refuses http
     target = targets.host_target()
-    project = render(copie_session, repository_url=url, license="MIT OR Apache-2.0", build_targets=[target])
+    signer = make_signer(tmp_path_factory.mktemp("minisign"))
+    project = render(
+        copie_session,
+        repository_url=url,
+        license="MIT OR Apache-2.0",
+        build_targets=[target],
+        minisign_public_key=signer.public if signer else "",
+    )
     (project.root / "LICENSE-MIT").write_text("MIT License\n")
     run(["cargo", "generate-lockfile"], project.crate, env=cargo_env)  # committed, as the README says
     git_init(project.root)
     # The workflows build in the crate's target/: here that is the session's shared one.
     (project.crate / "target").symlink_to(cargo_env["CARGO_TARGET_DIR"], target_is_directory=True)
     workflow = actions.load(project.root / ".github" / "workflows" / "release.yml")
-    context = {"matrix.target": target, "github.token": "unused"}
-    env = {"CARGO_TERM_COLOR": "never", "GITHUB_REF_NAME": TAG}
-    actions.run_job(project.root, workflow, "version", context, env)
+    runner = tmp_path_factory.mktemp("runner")
+    outputs = runner / "github-output"
+    env = {"CARGO_TERM_COLOR": "never", "GITHUB_REF_NAME": TAG, "GITHUB_OUTPUT": str(outputs),
+           "RUNNER_TEMP": str(runner)}  # fmt: skip
+    actions.run_job(project.root, workflow, "version", workflow_context(target, signer), env)
+    assert outputs.read_text() == f"tag={TAG}\n", "the version job hands the tag to the later jobs"
+    context = workflow_context(target, signer, TAG)
     actions.run_job(project.root, workflow, "build", context, env)
     upload = next(step for step in actions.job_steps(workflow, "build") if "upload-artifact" in step.get("uses", ""))
     archive = project.root / actions.substitute(upload["with"]["path"], context)
     assert archive.is_file(), f"the upload step names {archive}, which the build job did not make"
-    # The publish job: its download step gathers the archives into dist/ (here, already there).
+    # The checksums and publish jobs: their download steps gather the archives into dist/
+    # (here, already there).
     download = next(s for s in actions.job_steps(workflow, "publish") if "download-artifact" in s.get("uses", ""))
     dist = project.root / download["with"]["path"]
     assert archive.parent == dist
-    ran = actions.run_job(
-        project.root, {**workflow, "jobs": {"publish": without_release(workflow)}}, "publish", context, env
-    )
+    ran = actions.run_job(project.root, workflow, "checksums", context, env)
     assert any("checksums" in command for command in ran)
+    ran = actions.run_job(project.root, {**workflow, "jobs": {"publish": without_github(workflow)}}, "publish",
+                          context, env)  # fmt: skip
+    assert any("release.sh sign" in command for command in ran)
 
     server = tmp_path_factory.mktemp("releases")
     for part in (f"acme/cco/releases/download/{TAG}", "acme/cco/releases/latest/download"):
@@ -127,7 +185,8 @@ def release(
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        yield Release(project=project, target=target, dist=dist, server=server, url=url, certificate=certificate)
+        yield Release(project=project, target=target, dist=dist, server=server, url=url, certificate=certificate,
+                      signer=signer, notes=(runner / "notes.md").read_text())  # fmt: skip
     finally:
         httpd.shutdown()
 
@@ -154,12 +213,14 @@ def make_certificate(folder: Path) -> tuple[Path, Path]:
     return folder / "ca.pem", chain
 
 
-def without_release(workflow: dict[Any, Any]) -> dict[Any, Any]:
-    """The publish job but its last step, `gh release create`, which talks to GitHub's API."""
+def without_github(workflow: dict[Any, Any]) -> dict[Any, Any]:
+    """The publish job without its `gh release` steps, which talk to GitHub's API (test_act.py
+    runs them against the stand-in GitHub): create the draft, publish it."""
     job = dict(workflow["jobs"]["publish"])
-    last = job["steps"][-1]
-    assert last["run"].startswith('gh release create "$GITHUB_REF_NAME" dist/* --verify-tag')
-    job["steps"] = job["steps"][:-1]
+    calls = [step["run"] for step in job["steps"] if step.get("run", "").startswith("gh release")]
+    assert [call.split()[:3] for call in calls] == [["gh", "release", "create"], ["gh", "release", "edit"]]
+    assert "--draft" in calls[0].split() and calls[1].endswith("--draft=false")
+    job["steps"] = [step for step in job["steps"] if not step.get("run", "").startswith("gh release")]
     return job
 
 
@@ -177,17 +238,52 @@ def test_the_version_step_fails_naming_both_versions_when_tag_and_cargo_toml_dif
 
 def test_the_archive_verifies_with_sha256sum_and_its_binary_runs(release: Release, tmp_path: Path) -> None:
     name = f"cco-{release.target}"
-    assert sorted(path.name for path in release.dist.iterdir()) == ["SHA256SUMS", f"{name}.tar.gz", "cco.rb"]
+    signatures = ["SHA256SUMS.sig", f"{name}.tar.gz.sig"] if release.signer else []
+    assert sorted(path.name for path in release.dist.iterdir()) == sorted(
+        ["SHA256SUMS", f"{name}.tar.gz", "cco.rb", *signatures]
+    )
     checked = run(["sha256sum", "--check", "--strict", "SHA256SUMS"], release.dist)
     assert checked.stdout == f"{name}.tar.gz: OK\n"
     with tarfile.open(release.dist / f"{name}.tar.gz") as archive:
         members = {member.name: member for member in archive.getmembers()}
         archive.extractall(tmp_path, filter="tar")
-    assert sorted(members) == [name, f"{name}/LICENSE-MIT", f"{name}/README.md", f"{name}/cco"]
-    assert members[f"{name}/cco"].mode == 0o755
+    assert list(members) == [name, f"{name}/LICENSE-MIT", f"{name}/README.md", f"{name}/cco"], "sorted"
+    assert members[f"{name}/cco"].mode == 0o755 and members[f"{name}/README.md"].mode == 0o644
+    # Nothing of the machine or the moment: owner 0 without names, the commit's time.
+    committed = int(run(["git", "log", "-1", "--format=%ct"], release.project.root).stdout)
+    assert {(m.uid, m.gid, m.uname, m.gname, m.mtime) for m in members.values()} == {(0, 0, "", "", committed)}
+    with gzip.open(release.dist / f"{name}.tar.gz") as zipped:
+        zipped.read(1)
+    assert (release.dist / f"{name}.tar.gz").read_bytes()[4:8] == b"\0\0\0\0", "gzip's header holds no time"
+    # The commit's hash cut to 12 digits: `git rev-parse --short` depends on the clone's size.
     version = run([str(tmp_path / name / "cco"), "--version"], tmp_path).stdout
-    commit = run(["git", "rev-parse", "--short", "HEAD"], release.project.root).stdout.strip()
-    assert version.startswith(f"cco 0.1.0 ({commit} ")
+    commit = run(["git", "rev-parse", "HEAD"], release.project.root).stdout.strip()[:12]
+    built = datetime.datetime.fromtimestamp(committed, datetime.UTC).strftime("%Y-%m-%d")
+    assert version.startswith(f"cco 0.1.0 ({commit} {built}")
+
+
+def test_a_rebuild_that_differs_is_named_file_by_file(
+    release: Release, cargo_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The build job's last step rebuilt the release in another directory and found the same
+    bytes (the fixture ran it: a difference fails it). Given an archive of another binary, the
+    same step names both files that differ."""
+    name = f"cco-{release.target}"
+    other = tmp_path / "other"
+    other.write_bytes((release.dist / "SHA256SUMS").read_bytes())  # any file with the executable bit
+    other.chmod(0o755)
+    dist = tmp_path / "dist"
+    run(["scripts/release.sh", "package", release.target, str(dist)], release.project.crate, env={"BINARY": str(other)})
+    result = run(
+        ["scripts/release.sh", "reproduce", release.target, str(dist)],
+        release.project.crate,
+        env={"REBUILD_TARGET_DIR": cargo_env["CARGO_TARGET_DIR"], "CARGO_TERM_COLOR": "never"},
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"✗ {name}.tar.gz differs between the two builds: sha256 " in result.stderr
+    assert f"✗ {name}/cco differs between the two builds: sha256 " in result.stderr
+    assert f"error: the release build of {release.target} is not reproducible" in result.stderr
 
 
 # ---------------------------------------------------------------- install.sh --download
@@ -209,6 +305,8 @@ def test_install_sh_downloads_verifies_and_installs_the_latest_release_without_r
 ) -> None:
     result = install(release, tmp_path / "latest", "--download")
     assert result.returncode == 0, result.stderr
+    if release.signer:
+        assert f"🔏 Signature verified (minisign, key {release.signer.public})" in result.stdout
     assert "🔐 Checksum verified (SHA256SUMS)" in result.stdout
     assert "✅ cco installed successfully!" in result.stdout
     installed = tmp_path / "latest" / "bin" / "cco"
@@ -234,8 +332,9 @@ def test_install_sh_downloads_verifies_and_installs_the_latest_release_without_r
     assert (tmp_path / "piped" / "bin" / "cco").is_file()
 
 
-def publish(release: Release, tag: str, files: dict[str, bytes], sums: dict[str, bytes] | None = None) -> None:
-    """Another release on the server: `files`, and SHA256SUMS of `sums` (default: of `files`)."""
+def publish(release: Release, tag: str, files: dict[str, bytes], sums: dict[str, bytes] | None = None) -> Path:
+    """Another release on the server: `files`, and SHA256SUMS of `sums` (default: of `files`),
+    signed as the release workflow signs it when the release is signed."""
     folder = release.server / "acme" / "cco" / "releases" / "download" / tag
     folder.mkdir(parents=True)
     for name, content in files.items():
@@ -244,6 +343,9 @@ def publish(release: Release, tag: str, files: dict[str, bytes], sums: dict[str,
     (folder / "SHA256SUMS").write_text(
         "".join(f"{hashlib.sha256(content).hexdigest()}  {name}\n" for name, content in listed.items())
     )
+    if release.signer:
+        release.signer.sign(folder / "SHA256SUMS")
+    return folder
 
 
 def test_install_sh_refuses_a_corrupted_archive_and_installs_nothing(release: Release, tmp_path: Path) -> None:
@@ -255,6 +357,50 @@ def test_install_sh_refuses_a_corrupted_archive_and_installs_nothing(release: Re
     assert f"error: {name} does not match its checksum in SHA256SUMS: refusing to install it" in result.stderr
     assert "nothing was installed" in result.stderr
     assert not (tmp_path / "prefix").exists()
+
+
+def test_install_sh_refuses_a_bad_or_missing_signature_and_installs_nothing(release: Release, tmp_path: Path) -> None:
+    signer = require_signer(release)
+    name = f"cco-{release.target}.tar.gz"
+    good = (release.dist / name).read_bytes()
+    # Signed by another key: what a changed release, or a copy on a mirror, would carry.
+    folder = publish(release, "v0.1.5", {name: good})
+    stranger = make_signer(tmp_path)
+    assert stranger is not None and stranger.public != signer.public
+    stranger.sign(folder / "SHA256SUMS")
+    result = install(release, tmp_path / "prefix", "--tag", "v0.1.5")
+    assert result.returncode == 1
+    assert f"error: SHA256SUMS's signature does not verify with cco's public key {signer.public}" in result.stderr
+    assert "(nothing was installed)" in result.stderr and not (tmp_path / "prefix").exists()
+
+    folder = publish(release, "v0.1.6", {name: good})
+    (folder / "SHA256SUMS.sig").unlink()
+    result = install(release, tmp_path / "prefix", "--tag", "v0.1.6")
+    assert result.returncode == 1
+    assert "SHA256SUMS.sig: cco's releases are signed, and this one has no signature; refusing" in result.stderr
+    assert not (tmp_path / "prefix").exists()
+
+
+def test_install_sh_without_minisign_says_it_checked_the_checksum_only(release: Release, tmp_path: Path) -> None:
+    require_signer(release)
+    tools = tmp_path / "bin"  # this machine's commands, but minisign and rsign
+    tools.mkdir()
+    for command in Path("/usr/bin").iterdir():
+        if command.name not in {"minisign", "rsign"}:
+            (tools / command.name).symlink_to(command)
+    result = run(
+        [str(release.project.crate / "install.sh"), "--prefix", str(tmp_path / "prefix"), "--download"],
+        release.project.root,
+        env=release.trusting(RELEASES_URL=f"{release.url}/releases", PATH=str(tools)),
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        "⚠️  Signature not checked: neither minisign nor rsign is installed, so the archive is checked against "
+        "SHA256SUMS only" in result.stdout
+    )
+    assert "🔐 Checksum verified (SHA256SUMS)" in result.stdout
+    assert (tmp_path / "prefix" / "bin" / "cco").is_file()
 
 
 def test_install_sh_says_when_the_release_has_no_archive_for_this_machine(release: Release, tmp_path: Path) -> None:
@@ -280,28 +426,73 @@ def test_install_sh_says_when_the_release_has_no_archive_for_this_machine(releas
 # ---------------------------------------------------------------- cargo-binstall and Homebrew
 
 
-def test_cargo_binstall_installs_the_release_archive_from_the_crates_metadata(release: Release, tmp_path: Path) -> None:
-    """cargo-binstall reads [package.metadata.binstall] from the crate's Cargo.toml (here the
-    local manifest instead of crates.io) and fetches the archive from the repository's releases."""
-    binstall = find_tool("cargo-binstall")
-    result = run(
+def binstall(release: Release, root: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return run(
         [
-            binstall,
+            find_tool("cargo-binstall"),
             "--manifest-path", str(release.project.crate),
             "--no-confirm",
             "--disable-strategies", "quick-install,compile",
             "--no-discover-github-token",
-            "--root", str(tmp_path / "root"),
+            "--root", str(root),
             "--targets", release.target,
+            *extra,
             "cco",
         ],
-        tmp_path,
-        env=release.trusting(CARGO_HOME=str(tmp_path / "cargo-home"), BINSTALL_DISABLE_TELEMETRY="true"),
+        root.parent,
+        env=release.trusting(CARGO_HOME=str(root.parent / "cargo-home"), BINSTALL_DISABLE_TELEMETRY="true"),
         check=False,
     )  # fmt: skip
+
+
+def test_cargo_binstall_installs_the_release_archive_from_the_crates_metadata(release: Release, tmp_path: Path) -> None:
+    """cargo-binstall reads [package.metadata.binstall] from the crate's Cargo.toml (here the
+    local manifest instead of crates.io) and fetches the archive from the repository's releases;
+    with --only-signed it installs only an archive whose signature verifies with the key
+    [package.metadata.binstall.signing] publishes."""
+    signer = require_signer(release)
+    result = binstall(release, tmp_path / "root", "--only-signed")
     assert result.returncode == 0, result.stdout + result.stderr
+    assert f"cco-{release.target}.tar.gz {TAG}" in result.stdout + result.stderr, "the trusted comment is shown"
     installed = tmp_path / "root" / "bin" / "cco"
     assert run([str(installed), "--version"], tmp_path).stdout.startswith("cco 0.1.0 (")
+    assert signer.public in (release.project.crate / "Cargo.toml").read_text()
+
+
+@pytest.mark.parametrize("changed", ["signature", "archive"])
+def test_cargo_binstall_refuses_a_changed_archive_or_signature(release: Release, tmp_path: Path, changed: str) -> None:
+    require_signer(release)
+    name = f"cco-{release.target}.tar.gz"
+    served = release.server / "acme" / "cco" / "releases" / "download" / TAG
+    kept = {path.name: path.read_bytes() for path in served.iterdir()}
+    try:
+        if changed == "signature":  # a valid signature, by another key
+            stranger = make_signer(tmp_path)
+            assert stranger is not None
+            stranger.sign(served / name)
+        else:  # a well-formed archive of another binary, beside the original's signature
+            other = tmp_path / "other"
+            other.write_bytes(kept["SHA256SUMS"])
+            other.chmod(0o755)
+            run(["scripts/release.sh", "package", release.target, str(tmp_path / "dist")], release.project.crate,
+                env={"BINARY": str(other)})  # fmt: skip
+            (served / name).write_bytes((tmp_path / "dist" / name).read_bytes())
+        result = binstall(release, tmp_path / "root", "--only-signed")
+    finally:
+        for file, content in kept.items():
+            (served / file).write_bytes(content)
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "signature" in (result.stdout + result.stderr).lower(), result.stdout + result.stderr
+    assert not (tmp_path / "root" / "bin" / "cco").exists()
+
+
+def test_the_release_notes_say_how_to_verify_it_and_whether_it_is_signed(release: Release) -> None:
+    if release.signer:
+        assert f"signed with minisign, public key `{release.signer.public}`" in release.notes
+        assert f"minisign -V -P {release.signer.public} -m SHA256SUMS -x SHA256SUMS.sig" in release.notes
+    else:
+        assert "**This release is not signed**" in release.notes
+    assert "gh attestation verify cco-<target>.tar.gz --repo acme/cco" in release.notes
 
 
 def formula(release: Release, os_name: str, cpu: str, *staged: str) -> dict[str, Any]:
@@ -344,7 +535,14 @@ def test_a_description_cannot_run_ruby_in_the_formula(copie_session: Any, tmp_pa
     run(["scripts/release.sh", "checksums", str(dist)], project.crate)
     run(["scripts/release.sh", "formula", str(dist), TAG], project.crate)
     fake = Release(
-        project=project, target="x86_64-unknown-linux-gnu", dist=dist, server=tmp_path, url="", certificate=tmp_path
+        project=project,
+        target="x86_64-unknown-linux-gnu",
+        dist=dist,
+        server=tmp_path,
+        url="",
+        certificate=tmp_path,
+        signer=None,
+        notes="",
     )
     shown = formula(fake, "linux", "intel")
     assert shown["desc"] == "cco #{File.write('pwned', 'x')} #@x #$y"

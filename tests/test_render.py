@@ -179,10 +179,15 @@ ANSWER_EFFECTS: list[tuple[dict[str, Any], set[str], dict[str, list[str]]]] = [
             "cco/Dockerfile",
             "README.md",
             ".github/workflows/build.yml",
+            ".github/workflows/release.yml",  # release_toolchain follows: 1.90.0
             "cco/docs/RELEASING.md",
             "cco/docs/DECISIONS.md",
         },
-        {"cco/Cargo.toml": ['rust-version = "1.90"'], "cco/Dockerfile": ["FROM rust:1.90-slim-trixie AS builder"]},
+        {
+            "cco/Cargo.toml": ['rust-version = "1.90"'],
+            "cco/Dockerfile": ["FROM rust:1.90-slim-trixie AS builder"],
+            ".github/workflows/release.yml": ['RUST_TOOLCHAIN: "1.90.0"'],
+        },
     ),
     (
         {"release": False},
@@ -263,7 +268,7 @@ ANSWER_EFFECTS: list[tuple[dict[str, Any], set[str], dict[str, list[str]]]] = [
             ".gitignore",
             "README.md",
             ".github/workflows/build.yml",
-            ".github/workflows/release.yml",
+            "cco/scripts/release.sh",  # its build step passes --locked, or not
             "cco/Dockerfile",
             "cco/docs/RELEASING.md",
             "cco/docs/DECISIONS.md",

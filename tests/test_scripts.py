@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,61 @@ def test_the_scripts_users_call_explain_themselves_with_help(renders: Renders) -
         assert len(shown.stdout.splitlines()) >= 4, script
     for path in [project.crate / "install.sh", *(project.crate / "scripts").glob("*.sh")]:
         assert not re.search(r'sed [^\n]*"\$0"', path.read_text()), f"{path.name} prints its own source as help"
+
+
+def minisign_pair(folder: Path) -> tuple[str, str]:
+    """A minisign key pair made here (no password): the public key line and the secret key's text."""
+    if shutil.which("minisign") is None:
+        pytest.skip("minisign is not installed (Debian package minisign; .ci/run installs it)")
+    folder.mkdir(parents=True, exist_ok=True)
+    run(["minisign", "-G", "-W", "-p", "minisign.pub", "-s", "minisign.key"], folder)
+    return (folder / "minisign.pub").read_text().splitlines()[1], (folder / "minisign.key").read_text()
+
+
+def test_release_signing_follows_the_published_key_and_refuses_a_mismatch(renders: Renders, tmp_path: Path) -> None:
+    """scripts/release.sh sign, as the publish job runs it, for each way a repository can be
+    set up: no key (unsigned, and the notes say so), a published key without its secret, a
+    secret without a published key, another key's secret, and the matching pair."""
+    public, secret = minisign_pair(tmp_path / "key")
+    other_public, other_secret = minisign_pair(tmp_path / "other")
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "cco-x86_64-unknown-linux-gnu.tar.gz").write_bytes(b"an archive")
+
+    def sign(project: Project, key: str = "") -> subprocess.CompletedProcess[str]:
+        run(["scripts/release.sh", "checksums", str(dist)], project.crate)
+        env = {"MINISIGN_SECRET_KEY": key, "MINISIGN_PASSWORD": ""}
+        return run(["scripts/release.sh", "sign", str(dist), "v0.1.0"], project.crate, env=env, check=False)
+
+    unsigned = renders()
+    result = sign(unsigned)
+    assert result.returncode == 0 and "not signed: no minisign key is set up" in result.stdout
+    assert not list(dist.glob("*.sig"))
+    notes = run(["scripts/release.sh", "notes", str(dist), "v0.1.0"], unsigned.crate).stdout
+    assert "**This release is not signed**" in notes
+    refused = sign(unsigned, secret)
+    assert refused.returncode == 1 and "no public key is published (minisign_public_key)" in refused.stderr
+
+    signed = renders(minisign_public_key=public)
+    refused = sign(signed)
+    assert refused.returncode == 1
+    assert f"Cargo.toml publishes the minisign public key {public}, so the release must be signed" in refused.stderr
+    refused = sign(signed, other_secret)
+    assert refused.returncode == 1
+    assert f"does not verify with the published public key {public}: MINISIGN_SECRET_KEY is another key's" in (
+        refused.stderr
+    )
+    assert other_public != public
+
+    result = sign(signed, secret)
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in dist.glob("*.sig")) == [
+        "SHA256SUMS.sig",
+        "cco-x86_64-unknown-linux-gnu.tar.gz.sig",
+    ]
+    for name in ["SHA256SUMS", "cco-x86_64-unknown-linux-gnu.tar.gz"]:
+        checked = run(["minisign", "-V", "-P", public, "-m", name, "-x", f"{name}.sig"], dist)
+        assert f"Trusted comment: {name} v0.1.0" in checked.stdout
+    notes = run(["scripts/release.sh", "notes", str(dist), "v0.1.0"], signed.crate).stdout
+    assert f"signed with minisign, public key `{public}`" in notes
+    assert "\n" not in secret.strip().splitlines()[-1] and secret not in result.stdout + result.stderr

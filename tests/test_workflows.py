@@ -139,11 +139,28 @@ def test_the_release_workflow_runs_on_version_tags_with_write_access_only_where_
 ) -> None:
     project = renders(**answers)
     parsed = yaml.safe_load((project.root / ".github" / "workflows" / "release.yml").read_text())
-    assert parsed[True] == {"push": {"tags": ["v[0-9]+.[0-9]+.[0-9]+*"]}}
+    # A version tag releases; a pull request to main runs the same jobs up to the checksums,
+    # as a dry run.
+    assert parsed[True] == {"push": {"tags": ["v[0-9]+.[0-9]+.[0-9]+*"]}, "pull_request": {"branches": ["main"]}}
     assert parsed["permissions"] == {}
     jobs = parsed["jobs"]
     writes = {name: job["permissions"] for name, job in jobs.items() if "write" in job["permissions"].values()}
     assert writes == {"publish": {"contents": "write", "id-token": "write", "attestations": "write"}}
+    # The one job that writes, signs and sees a secret runs for a pushed tag only, in the
+    # release environment.
+    assert jobs["publish"]["if"] == "github.event_name == 'push'"
+    assert jobs["publish"]["environment"] == "release"
+    assert [name for name, job in jobs.items() if "if" in job] == ["publish"]
+    text = (project.root / ".github" / "workflows" / "release.yml").read_text()
+    secrets = [name for name, job in jobs.items() if "secrets." in yaml.safe_dump(job)]
+    assert secrets == ["publish"] and text.count("secrets.") == 2
+    assert jobs["publish"]["needs"] == ["version", "checksums"]
+    assert jobs["build"]["env"]["BUILD"] == "${{ matrix.build }}"
+    build_steps = [step.get("run", "") for step in jobs["build"]["steps"]]
+    assert 'scripts/release.sh build "$TARGET" "$BUILD"' in build_steps
+    assert 'scripts/release.sh reproduce "$TARGET" dist "$BUILD"' in build_steps
+    assert parsed["env"]["RUST_TOOLCHAIN"] == project.answers["release_toolchain"]
+    assert any('rustup toolchain install "$RUST_TOOLCHAIN"' in step for step in build_steps)
     chosen = project.answers["build_targets"]
     assert [entry["target"] for entry in jobs["build"]["strategy"]["matrix"]["include"]] == chosen
     for job in jobs.values():
@@ -156,11 +173,11 @@ def test_the_release_workflow_runs_on_version_tags_with_write_access_only_where_
     apple = [target for target in project.answers["build_targets"] if target.endswith("apple-darwin")]
     if len(apple) == 2:
         # A universal macOS archive, merged from the two Apple archives, before publishing.
-        assert jobs["universal"]["needs"] == "build" and jobs["publish"]["needs"] == ["build", "universal"]
+        assert jobs["universal"]["needs"] == "build" and jobs["checksums"]["needs"] == ["version", "build", "universal"]
         steps = [step.get("run", "") for step in jobs["universal"]["steps"]]
         assert "scripts/release.sh universal dist" in steps
     else:
-        assert "universal" not in jobs and jobs["publish"]["needs"] == "build"
+        assert "universal" not in jobs and jobs["checksums"]["needs"] == ["version", "build"]
 
 
 def test_the_strip_step_follows_the_strip_answer(renders: Renders) -> None:
@@ -230,9 +247,9 @@ def test_each_workflow_starts_for_the_events_and_refs_github_would(renders: Rend
     assert act.triggered(build, "schedule") and act.triggered(build, "workflow_dispatch")
     tags = ["v0.1.0", "v1.2.3-rc.1", "0.1.0", "v1.2", "latest"]
     assert [act.triggered(release, "push", f"refs/tags/{tag}") for tag in tags] == [True, True, False, False, False]
-    assert not act.triggered(release, "push", "refs/heads/main") and not act.triggered(
-        release, "pull_request", base="main"
-    )
+    assert not act.triggered(release, "push", "refs/heads/main")
+    # Pull requests to main run its dry run (tests/test_act.py: which jobs).
+    assert [act.triggered(release, "pull_request", base=b) for b in ("main", "develop")] == [True, False]
     assert [act.triggered(update, event, "refs/heads/main") for event in ("schedule", "workflow_dispatch", "push")] == [
         True, True, False,
     ]  # fmt: skip
@@ -247,10 +264,11 @@ def test_concurrency_cancels_only_superseded_pull_request_runs(renders: Renders)
         "group": "${{ github.workflow }}-${{ github.ref }}-${{ github.event_name }}",
         "cancel-in-progress": "${{ github.event_name == 'pull_request' }}",
     }
-    # A release or an update is never cancelled halfway: a second one waits.
+    # A release or an update is never cancelled halfway: a second one waits. A pull request's
+    # dry run of the release is cancelled by its next push.
     assert parsed["release.yml"]["concurrency"] == {
         "group": "${{ github.workflow }}-${{ github.ref }}",
-        "cancel-in-progress": False,
+        "cancel-in-progress": "${{ github.event_name == 'pull_request' }}",
     }
     assert parsed["template-update.yml"]["concurrency"] == {"group": "template-update", "cancel-in-progress": False}
     job = parsed["template-update.yml"]["jobs"]["update"]
