@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -407,3 +408,25 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+@dataclass
+class Signer:
+    """A minisign key pair made for the test (minisign -G -W: no password, as a CI secret)."""
+
+    public: str  # the key line, as minisign_public_key takes it
+    secret: str  # the secret key file's text, as the MINISIGN_SECRET_KEY secret holds it
+    key: Path
+
+    def sign(self, path: Path, signature: Path | None = None) -> None:
+        run(["minisign", "-S", "-s", str(self.key), "-m", str(path), "-x", str(signature or Path(f"{path}.sig"))],
+            path.parent)  # fmt: skip
+
+
+def make_signer(folder: Path) -> Signer | None:
+    """A new key pair in `folder`, or None when minisign is not installed."""
+    if shutil.which("minisign") is None:
+        return None
+    run(["minisign", "-G", "-W", "-p", "minisign.pub", "-s", "minisign.key"], folder)
+    public = (folder / "minisign.pub").read_text().splitlines()[1]
+    return Signer(public=public, secret=(folder / "minisign.key").read_text(), key=folder / "minisign.key")

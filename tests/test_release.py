@@ -37,9 +37,11 @@ from helpers import (
     ROOT,
     Project,
     QuietHandler,
+    Signer,
     free_port,
     git_init,
     homebrew_formula,
+    make_signer,
     render,
     run,
     tool,
@@ -69,27 +71,6 @@ def find_tool(name: str) -> str:
     if found is None:
         pytest.skip(f"{name} is not installed: .ci/run installs it into {TOOLS} (cargo install {name})")
     return found
-
-
-@dataclass
-class Signer:
-    """A minisign key pair made for the test (minisign -G -W: no password, as a CI secret)."""
-
-    public: str  # the key line, as minisign_public_key takes it
-    secret: str  # the secret key file's text, as the MINISIGN_SECRET_KEY secret holds it
-    key: Path
-
-    def sign(self, path: Path, signature: Path | None = None) -> None:
-        run(["minisign", "-S", "-s", str(self.key), "-m", str(path), "-x", str(signature or Path(f"{path}.sig"))],
-            path.parent)  # fmt: skip
-
-
-def make_signer(folder: Path) -> Signer | None:
-    if shutil.which("minisign") is None:
-        return None
-    run(["minisign", "-G", "-W", "-p", "minisign.pub", "-s", "minisign.key"], folder)
-    public = (folder / "minisign.pub").read_text().splitlines()[1]
-    return Signer(public=public, secret=(folder / "minisign.key").read_text(), key=folder / "minisign.key")
 
 
 def require_signer(release: Release) -> Signer:

@@ -17,6 +17,7 @@ from helpers import (
     Project,
     Renders,
     cargo_build,
+    make_signer,
     run,
     tool,
 )
@@ -169,11 +170,11 @@ def test_the_scripts_users_call_explain_themselves_with_help(renders: Renders) -
 
 def minisign_pair(folder: Path) -> tuple[str, str]:
     """A minisign key pair made here (no password): the public key line and the secret key's text."""
-    if shutil.which("minisign") is None:
-        pytest.skip("minisign is not installed (Debian package minisign; .ci/run installs it)")
     folder.mkdir(parents=True, exist_ok=True)
-    run(["minisign", "-G", "-W", "-p", "minisign.pub", "-s", "minisign.key"], folder)
-    return (folder / "minisign.pub").read_text().splitlines()[1], (folder / "minisign.key").read_text()
+    signer = make_signer(folder)
+    if signer is None:
+        pytest.skip("minisign is not installed (Debian package minisign; .ci/run installs it)")
+    return signer.public, signer.secret
 
 
 def test_release_signing_follows_the_published_key_and_refuses_a_mismatch(renders: Renders, tmp_path: Path) -> None:
