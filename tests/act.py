@@ -42,11 +42,10 @@ from typing import Any
 
 import pytest
 
-from helpers import GIT_IDENTITY, ROOT, QuietHandler, run
+from helpers import GIT_IDENTITY, PODMAN_CONF, ROOT, QuietHandler, run
 
 RUNNER_IMAGE = "localhost/cco-template/act-runner:ubuntu-latest"
 ACTIONS = ROOT / "tests" / "act" / "actions"
-PODMAN_CONF = ROOT / "tests" / "podman" / "containers.conf"
 REPOSITORY = "acme/cco"
 TOKEN = "ghs_stand-in-token-for-act"
 PIN = re.compile(r"uses:\s*([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)@([0-9a-f]{40})")

@@ -62,6 +62,8 @@ def holds(condition: str, context: Mapping[str, str]) -> bool:
         return context["matrix.target"].endswith(suffix.group(1))
     if equal := re.fullmatch(r"(matrix\.[a-z-]+) == '([^']*)'", condition):
         return context.get(equal.group(1), "") == equal.group(2)
+    if re.fullmatch(r"matrix\.[a-z-]+", condition):  # a key the entry lacks is null: false
+        return context.get(condition, "") not in ("", "False", "false", "0")
     raise AssertionError(f"a condition the runner here does not evaluate: {condition}")
 
 
@@ -84,8 +86,8 @@ def run_job(
     `context` holds the expressions' values (e.g. {"matrix.target": ...}); `env` is added to
     the workflow's and the job's own environment (cargo's target directory, GITHUB_REF_NAME).
     The other matrix values come from the job's `include` entry for `matrix.target` (a key
-    the entry lacks is empty, as on GitHub). A step's `if:` is evaluated in two forms only:
-    endsWith(matrix.target, '...') and matrix.NAME == '...'.
+    the entry lacks is empty, as on GitHub). A step's `if:` is evaluated in three forms only:
+    endsWith(matrix.target, '...'), matrix.NAME == '...' and matrix.NAME (false when missing).
     """
     spec = workflow["jobs"][job]
     context = {**matrix_values(spec, context), **context}

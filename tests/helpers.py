@@ -350,6 +350,25 @@ def tool(name: str, package: str) -> str:
 # The GitHub CLI's stand-in: the one part of GitHub the workflows' scripts talk to that the
 # tests replace. It records each call (and the text of a --body-file or --notes-file, which
 # the scripts delete afterwards) and answers as gh does where the scripts read its output.
+PODMAN_CONF = ROOT / "tests" / "podman" / "containers.conf"
+# The images the default Dockerfile names, which .ci/base-images makes under those names.
+RUNTIME_IMAGE = f"docker.io/library/debian:{DEFAULT_ANSWERS['debian_release']}-slim"
+BUILDER_IMAGE = f"docker.io/library/rust:{DEFAULT_ANSWERS['rust_version']}-slim-{DEFAULT_ANSWERS['debian_release']}"
+
+
+def podman(*arguments: str, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+    return run(["podman", *arguments], ROOT, env={"CONTAINERS_CONF": str(PODMAN_CONF)}, check=check, timeout=timeout)
+
+
+def require_podman(*images: str) -> None:
+    """Skips, saying why, unless podman and each image (made by .ci/base-images) are here."""
+    if shutil.which("podman") is None:
+        pytest.skip("podman is not installed: apt-get install podman runc (.ci/run does)")
+    for image in images:
+        if podman("image", "exists", image, check=False).returncode != 0:
+            pytest.skip(f"{image} is missing: run .ci/base-images (no registry is reachable here)")
+
+
 GH_STAND_IN = """#!{python}
 import json, os, sys
 arguments = sys.argv[1:]

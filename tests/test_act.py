@@ -421,6 +421,9 @@ def tag_run(engine: Act, default_repository: Project) -> Run:
         run(["git", "tag", "-d", TAG], default_repository.root)
 
 
+DEB = "cco_0.1.0_amd64.deb"  # the default targets' one Debian package: x86_64-unknown-linux-gnu's
+
+
 def test_a_version_tag_publishes_a_complete_release(engine: Act, tag_run: Run, default_repository: Project) -> None:
     assert tag_run.ran() == expected_jobs(default_repository, "release.yml", "push", real=True), tag_run.output()[
         -5000:
@@ -429,7 +432,7 @@ def test_a_version_tag_publishes_a_complete_release(engine: Act, tag_run: Run, d
     release = engine.github / f"{REPOSITORY}.releases" / TAG
     names = sorted(os.listdir(release))
     archives = [f"cco-{target}.tar.gz" for target in default_repository.answers["build_targets"]]
-    assert names == sorted([*archives, "cco-universal2-apple-darwin.tar.gz", "SHA256SUMS", "cco.rb"])
+    assert names == sorted([*archives, "cco-universal2-apple-darwin.tar.gz", DEB, "SHA256SUMS", "cco.rb"])
     assert run(["sha256sum", "--check", "--strict", "SHA256SUMS"], release).stdout.count(": OK") == len(names) - 2
     # The provenance names exactly what SHA256SUMS lists.
     statements = list((engine.github / f"{REPOSITORY}.attestations").glob("*-publish.json"))
@@ -454,6 +457,10 @@ def test_a_version_tag_publishes_a_complete_release(engine: Act, tag_run: Run, d
         log = tag_run.output("build", target)
         assert f"✓ cco-{target}.tar.gz: the same bytes from both builds" in log, log[-3000:]
         assert f"✓ cco-{target}/cco: the same bytes from both builds" in log
+        # The Linux leg made the .deb (dpkg-deb and readelf on the runner) and rebuilt it too.
+        assert (f"✓ {DEB}: the same bytes from both builds" in log) == (target == "x86_64-unknown-linux-gnu"), log[
+            -3000:
+        ]
 
 
 def test_a_tag_that_is_not_the_crates_version_fails_in_the_version_job(

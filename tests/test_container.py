@@ -6,7 +6,6 @@ makes them under the names the Dockerfile uses; .ci/run provides both).
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 import uuid
@@ -19,21 +18,22 @@ import yaml
 
 from cco_validate import checks
 from helpers import (
+    BUILDER_IMAGE,
     DEFAULT_ANSWERS,
     GIT_IDENTITY,
-    ROOT,
+    PODMAN_CONF,
+    RUNTIME_IMAGE,
     Project,
     Renders,
     free_port,
     get_json,
     git_init,
+    podman,
     render,
+    require_podman,
     run,
     tool,
 )
-
-PODMAN_CONF = ROOT / "tests" / "podman" / "containers.conf"
-
 
 # ---------------------------------------------------------------- static
 
@@ -70,22 +70,9 @@ def test_compose_file_follows_the_specification(renders: Renders) -> None:
 # ---------------------------------------------------------------- the image, for real
 
 
-# The images the default Dockerfile names, which .ci/base-images makes under those names.
-RUNTIME_IMAGE = f"docker.io/library/debian:{DEFAULT_ANSWERS['debian_release']}-slim"
-BUILDER_IMAGE = f"docker.io/library/rust:{DEFAULT_ANSWERS['rust_version']}-slim-{DEFAULT_ANSWERS['debian_release']}"
-
-
-def podman(*arguments: str, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-    return run(["podman", *arguments], ROOT, env={"CONTAINERS_CONF": str(PODMAN_CONF)}, check=check, timeout=timeout)
-
-
 @pytest.fixture(scope="session")
 def podman_ready() -> None:
-    if shutil.which("podman") is None:
-        pytest.skip("podman is not installed: apt-get install podman runc (.ci/run does)")
-    for image in [RUNTIME_IMAGE, BUILDER_IMAGE]:
-        if podman("image", "exists", image, check=False).returncode != 0:
-            pytest.skip(f"{image} is missing: run .ci/base-images (no registry is reachable here)")
+    require_podman(RUNTIME_IMAGE, BUILDER_IMAGE)
 
 
 def build_image(project: Project, tag: str) -> str:

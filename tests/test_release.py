@@ -17,6 +17,7 @@ import gzip
 import hashlib
 import http.server
 import os
+import re
 import shutil
 import ssl
 import subprocess
@@ -35,6 +36,7 @@ from cco_validate import targets
 from helpers import (
     DEFAULT_ANSWERS,
     ROOT,
+    RUNTIME_IMAGE,
     Project,
     QuietHandler,
     Signer,
@@ -42,7 +44,9 @@ from helpers import (
     git_init,
     homebrew_formula,
     make_signer,
+    podman,
     render,
+    require_podman,
     run,
     tool,
 )
@@ -141,8 +145,10 @@ def release(
     context = workflow_context(target, signer, TAG)
     actions.run_job(project.root, workflow, "build", context, env)
     upload = next(step for step in actions.job_steps(workflow, "build") if "upload-artifact" in step.get("uses", ""))
-    archive = project.root / actions.substitute(upload["with"]["path"], context)
-    assert archive.is_file(), f"the upload step names {archive}, which the build job did not make"
+    paths = [actions.substitute(line.strip(), context) for line in upload["with"]["path"].splitlines()]
+    uploaded = sorted(found for path in paths if path for found in project.root.glob(path))
+    assert [path.name for path in uploaded] == [f"cco-{target}.tar.gz", deb_name(target)], "what the leg uploads"
+    archive = uploaded[0]
     # The checksums and publish jobs: their download steps gather the archives into dist/
     # (here, already there).
     download = next(s for s in actions.job_steps(workflow, "publish") if "download-artifact" in s.get("uses", ""))
@@ -170,6 +176,10 @@ def release(
                       signer=signer, notes=(runner / "notes.md").read_text())  # fmt: skip
     finally:
         httpd.shutdown()
+
+
+def deb_name(target: str) -> str:
+    return f"cco_0.1.0_{ {'x86_64': 'amd64', 'aarch64': 'arm64'}[target.split('-')[0]] }.deb"
 
 
 def make_certificate(folder: Path) -> tuple[Path, Path]:
@@ -219,12 +229,13 @@ def test_the_version_step_fails_naming_both_versions_when_tag_and_cargo_toml_dif
 
 def test_the_archive_verifies_with_sha256sum_and_its_binary_runs(release: Release, tmp_path: Path) -> None:
     name = f"cco-{release.target}"
-    signatures = ["SHA256SUMS.sig", f"{name}.tar.gz.sig"] if release.signer else []
+    deb = deb_name(release.target)
+    signatures = ["SHA256SUMS.sig", f"{name}.tar.gz.sig", f"{deb}.sig"] if release.signer else []
     assert sorted(path.name for path in release.dist.iterdir()) == sorted(
-        ["SHA256SUMS", f"{name}.tar.gz", "cco.rb", *signatures]
+        ["SHA256SUMS", f"{name}.tar.gz", deb, "cco.rb", *signatures]
     )
     checked = run(["sha256sum", "--check", "--strict", "SHA256SUMS"], release.dist)
-    assert checked.stdout == f"{name}.tar.gz: OK\n"
+    assert checked.stdout == f"{name}.tar.gz: OK\n{deb}: OK\n"
     with tarfile.open(release.dist / f"{name}.tar.gz") as archive:
         members = {member.name: member for member in archive.getmembers()}
         archive.extractall(tmp_path, filter="tar")
@@ -247,14 +258,15 @@ def test_a_rebuild_that_differs_is_named_file_by_file(
     release: Release, cargo_env: dict[str, str], tmp_path: Path
 ) -> None:
     """The build job's last step rebuilt the release in another directory and found the same
-    bytes (the fixture ran it: a difference fails it). Given an archive of another binary, the
-    same step names both files that differ."""
+    bytes (the fixture ran it: a difference fails it). Given an archive and a .deb of another
+    binary, the same step names each file that differs."""
     name = f"cco-{release.target}"
     other = tmp_path / "other"
-    other.write_bytes((release.dist / "SHA256SUMS").read_bytes())  # any file with the executable bit
-    other.chmod(0o755)
+    shutil.copy(shutil.which("true") or "/bin/true", other)  # another glibc program
     dist = tmp_path / "dist"
-    run(["scripts/release.sh", "package", release.target, str(dist)], release.project.crate, env={"BINARY": str(other)})
+    for command in ["package", "deb"]:
+        run(["scripts/release.sh", command, release.target, str(dist)], release.project.crate,
+            env={"BINARY": str(other)})  # fmt: skip
     result = run(
         ["scripts/release.sh", "reproduce", release.target, str(dist)],
         release.project.crate,
@@ -264,7 +276,74 @@ def test_a_rebuild_that_differs_is_named_file_by_file(
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"✗ {name}.tar.gz differs between the two builds: sha256 " in result.stderr
     assert f"✗ {name}/cco differs between the two builds: sha256 " in result.stderr
+    assert f"✗ {deb_name(release.target)} differs between the two builds: sha256 " in result.stderr
     assert f"error: the release build of {release.target} is not reproducible" in result.stderr
+
+
+# ---------------------------------------------------------------- the .deb
+
+
+def test_the_deb_installs_with_dpkg_runs_and_is_removed_in_debian_slim(release: Release) -> None:
+    """In the runtime image's Debian (the stand-in debian:<release>-slim, offline): dpkg
+    installs the release's .deb (its libc6 dependency met), the binary on PATH prints the
+    tag's version, dpkg -r leaves nothing; then apt installs it as docs/RELEASING.md says."""
+    require_podman(RUNTIME_IMAGE)
+    deb = deb_name(release.target)
+    script = f"""set -eu
+    dpkg -i /dist/{deb}
+    dpkg-query -W -f '${{Package}} ${{Version}} ${{Status}}\\n' cco
+    cco --version
+    command -v cco
+    dpkg -r cco
+    if [ -e /usr/bin/cco ]; then echo "still installed"; exit 1; fi
+    dpkg-query -W cco 2>&1 || true
+    cd /dist && apt-get install -y -q ./{deb} >/dev/null && cco --version
+    """
+    shown = podman("run", "--rm", "--network=none", "-v", f"{release.dist}:/dist:ro", RUNTIME_IMAGE,
+                   "sh", "-c", script).stdout.splitlines()  # fmt: skip
+    lines = [line for line in shown if not line.startswith(("Selecting", "(Reading", "Preparing", "Unpacking",
+                                                             "Setting up", "Removing"))]  # fmt: skip
+    commit = run(["git", "rev-parse", "HEAD"], release.project.root).stdout.strip()[:12]
+    assert lines[0] == f"cco {TAG[1:]} install ok installed"
+    assert lines[1].startswith(f"cco {TAG[1:]} ({commit} ")
+    assert lines[2] == "/usr/bin/cco"
+    assert lines[3] == "dpkg-query: no packages found matching cco", "removed, with no file left to purge"
+    assert lines[4].startswith(f"cco {TAG[1:]} ({commit} ")
+
+
+def test_the_deb_describes_the_crate_and_is_signed_like_the_archives(release: Release, tmp_path: Path) -> None:
+    deb = release.dist / deb_name(release.target)
+    fields = dict(line.split(": ", 1) for line in run(["dpkg-deb", "-f", str(deb)], tmp_path).stdout.splitlines())
+    binary = release.project.crate / "target" / release.target / "release" / "cco"
+    needed = re.findall(r"Name: GLIBC_([0-9.]+)", run(["readelf", "-V", "-W", str(binary)], tmp_path).stdout)
+    newest = max(needed, key=lambda version: [int(part) for part in version.split(".")])
+    assert fields == {
+        "Package": "cco",
+        "Version": "0.1.0",
+        "Architecture": deb.name.rsplit("_", 1)[1].removesuffix(".deb"),
+        "Maintainer": f"cco maintainers <{release.url}>",
+        "Installed-Size": fields["Installed-Size"],
+        "Depends": f"libc6 (>= {newest})",
+        "Section": "utils",
+        "Priority": "optional",
+        "Homepage": release.url,
+        "Description": DEFAULT_ANSWERS["description"],
+    }
+    committed = int(run(["git", "log", "-1", "--format=%ct"], release.project.root).stdout)
+    listed = run(["dpkg-deb", "--contents", str(deb)], tmp_path).stdout.splitlines()
+    files = {line.split()[-1]: line.split()[:2] for line in listed}
+    assert files["./usr/bin/cco"] == ["-rwxr-xr-x", "root/root"]
+    assert files["./usr/share/doc/cco/copyright"] == ["-rw-r--r--", "root/root"]
+    doc = "./usr/share/doc/cco/"
+    assert sorted(files) == ["./", "./usr/", "./usr/bin/", "./usr/bin/cco", "./usr/share/", "./usr/share/doc/", doc,
+                             f"{doc}LICENSE-MIT", f"{doc}README.md", f"{doc}copyright"]  # fmt: skip
+    run(["dpkg-deb", "--extract", str(deb), str(tmp_path / "root")], tmp_path)
+    assert {int(path.lstat().st_mtime) for path in (tmp_path / "root").rglob("*")} == {committed}
+    copyright_text = (tmp_path / "root" / "usr" / "share" / "doc" / "cco" / "copyright").read_text()
+    assert "License: MIT OR Apache-2.0\n" in copyright_text
+    signer = require_signer(release)
+    checked = run(["minisign", "-V", "-P", signer.public, "-m", deb.name, "-x", f"{deb.name}.sig"], release.dist)
+    assert f"Trusted comment: {deb.name} {TAG}" in checked.stdout
 
 
 # ---------------------------------------------------------------- install.sh --download

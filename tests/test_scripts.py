@@ -224,3 +224,43 @@ def test_release_signing_follows_the_published_key_and_refuses_a_mismatch(render
     notes = run(["scripts/release.sh", "notes", str(dist), "v0.1.0"], signed.crate).stdout
     assert f"signed with minisign, public key `{public}`" in notes
     assert "\n" not in secret.strip().splitlines()[-1] and secret not in result.stdout + result.stderr
+
+
+def test_release_makes_one_deb_per_debian_architecture_named_as_debian_sorts(renders: Renders, tmp_path: Path) -> None:
+    """scripts/release.sh deb: of the musl build when glibc's is not a release target (no libc6
+    dependency: it is static), a Cargo pre-release as Debian's ~ form (sorts before the
+    release), the author as the maintainer; refused, naming the target it takes, otherwise."""
+    project = renders.copy(
+        tmp_path / "musl",
+        build_targets=["x86_64-unknown-linux-musl", "aarch64-apple-darwin"],
+        author="Brent O'Neil <b@e.x>",
+    )
+    cargo = project.crate / "Cargo.toml"
+    cargo.write_text(cargo.read_text().replace('version = "0.1.0"', 'version = "0.2.0-rc.1"', 1))
+    binary = tmp_path / "cco"
+    binary.write_text("#!/bin/sh\necho cco\n")
+    binary.chmod(0o755)
+    env = {"BINARY": str(binary), "SOURCE_DATE_EPOCH": "1700000000", "CCO_GIT_HASH": "0" * 12}
+
+    def deb(target: str, into: Path = tmp_path / "dist") -> subprocess.CompletedProcess[str]:
+        return run(["scripts/release.sh", "deb", target, str(into)], project.crate, env=env, check=False)
+
+    made = deb("x86_64-unknown-linux-musl")
+    assert made.returncode == 0, made.stderr
+    package = tmp_path / "dist" / "cco_0.2.0~rc.1_amd64.deb"
+    assert made.stdout == f"{package}\n"
+    fields = run(["dpkg-deb", "-f", str(package)], tmp_path).stdout
+    assert "Version: 0.2.0~rc.1\n" in fields and "Maintainer: Brent O'Neil <b@e.x>\n" in fields
+    assert "Depends:" not in fields
+    assert run(["dpkg", "--compare-versions", "0.2.0~rc.1", "lt", "0.2.0"], tmp_path, check=False).returncode == 0
+    again = deb("x86_64-unknown-linux-musl", tmp_path / "again")
+    assert again.returncode == 0 and (tmp_path / "again" / package.name).read_bytes() == package.read_bytes()
+    refused = deb("aarch64-apple-darwin")
+    assert refused.returncode == 1
+    assert refused.stderr == "error: a .deb is made of a Linux target; aarch64-apple-darwin is not one\n"
+
+    both = renders(build_targets=["x86_64-unknown-linux-gnu", "x86_64-unknown-linux-musl"])
+    refused = run(["scripts/release.sh", "deb", "x86_64-unknown-linux-musl", str(tmp_path / "d")], both.crate,
+                  env=env, check=False)  # fmt: skip
+    assert refused.returncode == 1
+    assert "of x86_64-unknown-linux-gnu\n"

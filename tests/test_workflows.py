@@ -163,6 +163,15 @@ def test_the_release_workflow_runs_on_version_tags_with_write_access_only_where_
     assert any('rustup toolchain install "$RUST_TOOLCHAIN"' in step for step in build_steps)
     chosen = project.answers["build_targets"]
     assert [entry["target"] for entry in jobs["build"]["strategy"]["matrix"]["include"]] == chosen
+    # One .deb per Debian architecture: glibc's build, else musl's.
+    debs = [entry["target"] for entry in jobs["build"]["strategy"]["matrix"]["include"] if entry.get("deb")]
+    glibc = {"x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"}
+    musl = "x86_64-unknown-linux-musl" if "x86_64-unknown-linux-gnu" not in chosen else ""
+    assert debs == [target for target in chosen if target in glibc or target == musl]
+    runs = [step for step in jobs["build"]["steps"] if step.get("run", "").startswith("scripts/release.sh deb")]
+    assert len(runs) == (1 if debs else 0)
+    for deb_step in runs:
+        assert deb_step["if"] == "matrix.deb" and deb_step["run"] == 'scripts/release.sh deb "$TARGET" dist'
     for job in jobs.values():
         assert job["timeout-minutes"] <= 45
         for step in job["steps"]:
