@@ -20,6 +20,7 @@ import json
 import os
 import re
 import subprocess
+import tarfile
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -62,8 +63,9 @@ EVENTS: dict[str, dict[str, dict[str, Any]]] = {
 @pytest.fixture(scope="session")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Act]:
     engine = Act(tmp_path_factory.mktemp("act"))
-    if (TOOLS / "cargo-audit").is_file():
-        engine.tool(TOOLS / "cargo-audit")
+    for name in ["cargo-audit", "cargo-auditable", "cargo-cyclonedx"]:
+        if (TOOLS / name).is_file():
+            engine.tool(TOOLS / name)
     bundle = advisory_bundle()
     engine.advisory_date = engine.advisory_db(bundle) if bundle is not None and bundle.is_file() else None
     yield engine
@@ -457,6 +459,11 @@ def test_a_version_tag_publishes_a_complete_release(engine: Act, tag_run: Run, d
         log = tag_run.output("build", target)
         assert f"✓ cco-{target}.tar.gz: the same bytes from both builds" in log, log[-3000:]
         assert f"✓ cco-{target}/cco: the same bytes from both builds" in log
+        assert f"✓ cco-{target}/cco.cdx.json: the same bytes from both builds" in log
+        # Built with cargo-auditable, its bill of materials inside (the stand-in install-action
+        # put both tools on PATH, as the real one does).
+        with tarfile.open(release / f"cco-{target}.tar.gz") as archive:
+            assert f"cco-{target}/cco.cdx.json" in archive.getnames()
         # The Linux leg made the .deb (dpkg-deb and readelf on the runner) and rebuilt it too.
         assert (f"✓ {DEB}: the same bytes from both builds" in log) == (target == "x86_64-unknown-linux-gnu"), log[
             -3000:

@@ -16,6 +16,7 @@ import functools
 import gzip
 import hashlib
 import http.server
+import json
 import os
 import re
 import shutil
@@ -24,6 +25,7 @@ import subprocess
 import tarfile
 import threading
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +77,13 @@ def find_tool(name: str) -> str:
     if found is None:
         pytest.skip(f"{name} is not installed: .ci/run installs it into {TOOLS} (cargo install {name})")
     return found
+
+
+def release_tools() -> dict[str, str]:
+    """PATH with cargo-auditable and cargo-cyclonedx, which the release build and packaging
+    call (skips, saying where .ci/run puts them, when they are not built)."""
+    folders = {str(Path(find_tool(name)).parent) for name in ["cargo-auditable", "cargo-cyclonedx"]}
+    return {"PATH": os.pathsep.join([*sorted(folders), os.environ["PATH"]])}
 
 
 def require_signer(release: Release) -> Signer:
@@ -139,7 +148,7 @@ def release(
     runner = tmp_path_factory.mktemp("runner")
     outputs = runner / "github-output"
     env = {"CARGO_TERM_COLOR": "never", "GITHUB_REF_NAME": TAG, "GITHUB_OUTPUT": str(outputs),
-           "RUNNER_TEMP": str(runner)}  # fmt: skip
+           "RUNNER_TEMP": str(runner), **release_tools()}  # fmt: skip
     actions.run_job(project.root, workflow, "version", workflow_context(target, signer), env)
     assert outputs.read_text() == f"tag={TAG}\n", "the version job hands the tag to the later jobs"
     context = workflow_context(target, signer, TAG)
@@ -239,7 +248,7 @@ def test_the_archive_verifies_with_sha256sum_and_its_binary_runs(release: Releas
     with tarfile.open(release.dist / f"{name}.tar.gz") as archive:
         members = {member.name: member for member in archive.getmembers()}
         archive.extractall(tmp_path, filter="tar")
-    assert list(members) == [name, f"{name}/LICENSE-MIT", f"{name}/README.md", f"{name}/cco"], "sorted"
+    assert list(members) == [name, f"{name}/LICENSE-MIT", f"{name}/README.md", f"{name}/cco", f"{name}/cco.cdx.json"]
     assert members[f"{name}/cco"].mode == 0o755 and members[f"{name}/README.md"].mode == 0o644
     # Nothing of the machine or the moment: owner 0 without names, the commit's time.
     committed = int(run(["git", "log", "-1", "--format=%ct"], release.project.root).stdout)
@@ -266,11 +275,11 @@ def test_a_rebuild_that_differs_is_named_file_by_file(
     dist = tmp_path / "dist"
     for command in ["package", "deb"]:
         run(["scripts/release.sh", command, release.target, str(dist)], release.project.crate,
-            env={"BINARY": str(other)})  # fmt: skip
+            env={"BINARY": str(other), **release_tools()})  # fmt: skip
     result = run(
         ["scripts/release.sh", "reproduce", release.target, str(dist)],
         release.project.crate,
-        env={"REBUILD_TARGET_DIR": cargo_env["CARGO_TARGET_DIR"], "CARGO_TERM_COLOR": "never"},
+        env={"REBUILD_TARGET_DIR": cargo_env["CARGO_TARGET_DIR"], "CARGO_TERM_COLOR": "never", **release_tools()},
         check=False,
     )
     assert result.returncode == 1, result.stdout + result.stderr
@@ -278,6 +287,91 @@ def test_a_rebuild_that_differs_is_named_file_by_file(
     assert f"✗ {name}/cco differs between the two builds: sha256 " in result.stderr
     assert f"✗ {deb_name(release.target)} differs between the two builds: sha256 " in result.stderr
     assert f"error: the release build of {release.target} is not reproducible" in result.stderr
+
+
+# ---------------------------------------------------------------- what the binary is made of
+
+
+def shipped_crates(release: Release, kinds: set[str | None]) -> set[tuple[str, str]]:
+    """(name, version) of each package Cargo.lock resolves for the release target, reachable
+    from the crate through dependencies of `kinds` (None: normal, "build")."""
+    metadata = json.loads(
+        run(
+            ["cargo", "metadata", "--format-version", "1", "--locked", "--filter-platform", release.target],
+            release.project.crate,
+        ).stdout
+    )
+    nodes = {node["id"]: node for node in metadata["resolve"]["nodes"]}
+    packages = {package["id"]: package for package in metadata["packages"]}
+    seen, queue = set(), [metadata["resolve"]["root"]]
+    while queue:
+        current = queue.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        for dependency in nodes[current]["deps"]:
+            if any(kind["kind"] in kinds for kind in dependency["dep_kinds"]):
+                queue.append(dependency["pkg"])
+    return {(packages[i]["name"], packages[i]["version"]) for i in seen if i != metadata["resolve"]["root"]}
+
+
+def test_the_archive_carries_a_cyclonedx_bill_of_materials_of_cargo_locks_crates(
+    release: Release, tmp_path: Path
+) -> None:
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    name = f"cco-{release.target}"
+    with tarfile.open(release.dist / f"{name}.tar.gz") as archive:
+        extracted = archive.extractfile(f"{name}/cco.cdx.json")
+        assert extracted is not None
+        text = extracted.read().decode()
+    assert JsonStrictValidator(SchemaVersion.V1_5).validate_str(text) is None, "valid CycloneDX 1.5"
+    bom = json.loads(text)
+    listed = {(component["name"], component["version"]) for component in bom["components"]}
+    expected = shipped_crates(release, {None, "build"})
+    assert listed == expected, f"only in the SBOM: {listed - expected}; only in Cargo.lock: {expected - listed}"
+    assert len(listed) > 50
+    assert bom["metadata"]["component"]["name"] == "cco" and bom["metadata"]["component"]["version"] == "0.1.0"
+    # Nothing of the machine: the commit's time, no folder of the build.
+    committed = int(run(["git", "log", "-1", "--format=%ct"], release.project.root).stdout)
+    stamp = datetime.datetime.fromtimestamp(committed, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    assert bom["metadata"]["timestamp"].startswith(stamp)
+    assert str(release.project.root) not in text and str(release.project.root.resolve()) not in text
+
+
+def test_cargo_audit_bin_reads_the_release_binarys_dependency_list_offline(release: Release, tmp_path: Path) -> None:
+    """cargo-auditable embedded the crates the binary is made of: cargo audit bin, against the
+    dated RustSec snapshot with no network, reads them from the binary alone."""
+    bundle = advisory_bundle()
+    if bundle is None or not bundle.is_file():
+        pytest.skip("the RustSec snapshot (../shared/rustsec/advisory-db.bundle) is not here")
+    database = tmp_path / "advisory-db"
+    run(["git", "clone", "-q", str(bundle), str(database)], tmp_path)
+    name = f"cco-{release.target}"
+    with tarfile.open(release.dist / f"{name}.tar.gz") as archive:
+        archive.extractall(tmp_path, filter="tar")
+    result = run(
+        [find_tool("cargo-audit"), "audit", "--db", str(database), "--no-fetch", "--stale", "--json", "bin",
+         str(tmp_path / name / "cco")], tmp_path, check=False,
+    )  # fmt: skip
+    report = json.loads(result.stdout)
+    # The snapshot is dated: a vulnerability it lists fails the audit, and says which.
+    assert result.returncode == (1 if report["vulnerabilities"]["found"] else 0), result.stderr
+    # What it read is the list cargo-auditable embedded (section .dep-v0, zlib-compressed JSON):
+    # the crates the SBOM lists (build dependencies marked as such) and cco itself.
+    section = tmp_path / "dep-v0"
+    run(["objcopy", "--dump-section", f".dep-v0={section}", str(tmp_path / name / "cco"), str(tmp_path / "copy")],
+        tmp_path)  # fmt: skip
+    packages = json.loads(zlib.decompress(section.read_bytes()))["packages"]
+    assert report["lockfile"]["dependency-count"] == len(packages)
+    embedded = {(package["name"], package["version"]) for package in packages}
+    assert embedded == shipped_crates(release, {None, "build"}) | {("cco", "0.1.0")}
+    # Build dependencies are marked so (so are proc-macros and what only they use: nothing of
+    # them is in the binary), and a crate marked runtime is a normal dependency.
+    build_only = shipped_crates(release, {None, "build"}) - shipped_crates(release, {None})
+    marked = {(p["name"], p["version"]) for p in packages if p.get("kind") == "build"}
+    assert build_only <= marked and embedded - marked <= shipped_crates(release, {None}) | {("cco", "0.1.0")}
 
 
 # ---------------------------------------------------------------- the .deb
@@ -535,7 +629,7 @@ def test_cargo_binstall_refuses_a_changed_archive_or_signature(release: Release,
             other.write_bytes(kept["SHA256SUMS"])
             other.chmod(0o755)
             run(["scripts/release.sh", "package", release.target, str(tmp_path / "dist")], release.project.crate,
-                env={"BINARY": str(other)})  # fmt: skip
+                env={"BINARY": str(other), **release_tools()})  # fmt: skip
             (served / name).write_bytes((tmp_path / "dist" / name).read_bytes())
         result = binstall(release, tmp_path / "root", "--only-signed")
     finally:

@@ -25,6 +25,7 @@ import pytest
 
 from cco_validate import binaries, checks, targets
 from helpers import DEFAULT_ANSWERS, ROOT, Project, Renders, git_init, run
+from test_release import release_tools
 
 VALIDATE = ROOT / "hooks" / "validate.py"
 CROSS = [
@@ -369,7 +370,7 @@ def test_make_cross_compile_macos_on_linux_builds_both_and_one_universal_binary(
     # A release carries one universal archive, merged from the two Apple archives.
     dist = tmp_path / "dist"
     for target in targets.APPLE:
-        run(["scripts/release.sh", "package", target, str(dist)], project.crate, env=cargo_env)
+        run(["scripts/release.sh", "package", target, str(dist)], project.crate, env={**cargo_env, **release_tools()})
     run(["scripts/release.sh", "universal", str(dist)], project.crate, env=cargo_env)
     with tarfile.open(dist / "cco-universal2-apple-darwin.tar.gz") as archive:
         member = archive.getmember("cco-universal2-apple-darwin/cco")
@@ -405,7 +406,7 @@ def test_a_release_can_carry_the_static_musl_binary(
     run(
         ["scripts/release.sh", "package", "x86_64-unknown-linux-musl", str(dist)],
         project.crate,
-        env={"BINARY": str(binary)},
+        env={"BINARY": str(binary), **release_tools()},
     )
     run(["scripts/release.sh", "checksums", str(dist)], project.crate)
     assert "cco-x86_64-unknown-linux-musl.tar.gz" in (dist / "SHA256SUMS").read_text()

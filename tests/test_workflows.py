@@ -5,6 +5,7 @@ specification and to the answers. Their steps are run in test_build.py and test_
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ import yaml
 import act
 from cco_validate import targets
 from helpers import (
+    ROOT,
     Project,
     Renders,
     run,
@@ -158,6 +160,12 @@ def test_the_release_workflow_runs_on_version_tags_with_write_access_only_where_
     assert jobs["build"]["env"]["BUILD"] == "${{ matrix.build }}"
     build_steps = [step.get("run", "") for step in jobs["build"]["steps"]]
     assert 'scripts/release.sh build "$TARGET" "$BUILD"' in build_steps
+    # cargo-auditable and cargo-cyclonedx, installed before the build, the versions the tests
+    # run (.ci/run installs the same).
+    (install,) = [step for step in jobs["build"]["steps"] if "taiki-e/install-action" in step.get("uses", "")]
+    assert jobs["build"]["steps"].index(install) < build_steps.index('scripts/release.sh build "$TARGET" "$BUILD"')
+    tested = re.findall(r"cargo-(?:auditable|cyclonedx)@[0-9.]+", (ROOT / ".ci" / "run").read_text())
+    assert install["with"]["tool"].split(",") == tested
     assert 'scripts/release.sh reproduce "$TARGET" dist "$BUILD"' in build_steps
     assert parsed["env"]["RUST_TOOLCHAIN"] == project.answers["release_toolchain"]
     assert any('rustup toolchain install "$RUST_TOOLCHAIN"' in step for step in build_steps)
