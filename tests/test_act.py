@@ -63,7 +63,7 @@ EVENTS: dict[str, dict[str, dict[str, Any]]] = {
 @pytest.fixture(scope="session")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Act]:
     engine = Act(tmp_path_factory.mktemp("act"))
-    for name in ["cargo-audit", "cargo-auditable", "cargo-cyclonedx"]:
+    for name in ["cargo-audit", "cargo-auditable", "cargo-cyclonedx", "cargo-deny"]:
         if (TOOLS / name).is_file():
             engine.tool(TOOLS / name)
     bundle = advisory_bundle()
@@ -211,8 +211,9 @@ def test_each_build_leg_runs_the_steps_its_runner_needs(
 
 
 def needs_audit_tool() -> None:
-    if not (TOOLS / "cargo-audit").is_file():
-        pytest.skip(f"cargo-audit is not built: .ci/run builds it into {TOOLS}")
+    for name in ("cargo-audit", "cargo-deny"):
+        if not (TOOLS / name).is_file():
+            pytest.skip(f"{name} is not built: .ci/run builds it into {TOOLS}")
 
 
 def short_commit(project: Project) -> str:
@@ -255,6 +256,8 @@ def test_a_push_to_main_runs_every_linux_job_to_the_end(
     ]
     assert push_run.returncode == 0
     assert "Scanning Cargo.lock for vulnerabilities" in push_run.output("audit")
+    # cargo-deny fetched the database from the stand-in GitHub and checked deny.toml's policy.
+    assert "advisories ok, bans ok, licenses ok, sources ok" in push_run.output("audit")
     warnings.warn(
         f"the audit job ran against the RustSec snapshot of {engine.advisory_date}, not today's database", stacklevel=1
     )

@@ -293,8 +293,12 @@ ANSWER_EFFECTS: list[tuple[dict[str, Any], set[str], dict[str, list[str]]]] = [
             "cco/docs/DECISIONS.md",
             "cco/docs/RELEASING.md",
             "README.md",
+            "cco/deny.toml",
         },
-        {"cco/Makefile": ["MACOS_TARGETS    ?= aarch64-apple-darwin\n"]},
+        {
+            "cco/Makefile": ["MACOS_TARGETS    ?= aarch64-apple-darwin\n"],
+            "cco/deny.toml": ['targets = [\n    "x86_64-unknown-linux-gnu",\n    "aarch64-apple-darwin",\n]'],
+        },
     ),
     (
         {"apple_builds_on": "macos"},

@@ -79,7 +79,12 @@ def test_workflow_follows_the_specification(renders: Renders, answers: dict[str,
         "cargo clippy --all-targets -- -D warnings",
     ]:
         assert command in test_steps
-    assert [step.get("run") for step in parsed["jobs"]["audit"]["steps"]][-1] == "cargo audit"
+    audit_steps = parsed["jobs"]["audit"]["steps"]
+    assert [step.get("run") for step in audit_steps][-2:] == ["cargo audit", "cargo deny check"]
+    # cargo-deny at the version the tests check deny.toml with (.ci/run installs the same).
+    (install,) = [step for step in audit_steps if "taiki-e/install-action" in step.get("uses", "")]
+    tested = re.findall(r"cargo-deny@[0-9.]+", (ROOT / ".ci" / "run").read_text())
+    assert install["with"]["tool"].split(",") == ["cargo-audit", *tested]
 
     build = parsed["jobs"]["build"]
     assert build["needs"] == "test"

@@ -130,6 +130,7 @@ def expected_files(answers: dict[str, Any]) -> set[str]:
     prefix = "" if crate_dir == "." else f"{crate_dir}/"
     crate = [
         "Makefile",
+        "deny.toml",
         "docs/CROSS_COMPILE.md",
         "docs/DECISIONS.md",
         TROUBLESHOOTING,
