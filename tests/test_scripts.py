@@ -226,6 +226,31 @@ def test_release_signing_follows_the_published_key_and_refuses_a_mismatch(render
     assert "\n" not in secret.strip().splitlines()[-1] and secret not in result.stdout + result.stderr
 
 
+def test_release_signing_takes_a_password_protected_key_with_its_password(renders: Renders, tmp_path: Path) -> None:
+    """MINISIGN_PASSWORD, as the publish job passes the secret of that name: the right one signs,
+    a wrong one fails naming it."""
+    if shutil.which("minisign") is None:
+        pytest.skip("minisign is not installed (Debian package minisign; .ci/run installs it)")
+    made = subprocess.run(
+        ["minisign", "-G", "-p", "minisign.pub", "-s", "minisign.key"], input="a password\na password\n",
+        cwd=tmp_path, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "minisign -Vm" in made.stdout + made.stderr
+    public = (tmp_path / "minisign.pub").read_text().splitlines()[1]
+    project = renders(minisign_public_key=public)
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / "cco-x86_64-unknown-linux-gnu.tar.gz").write_bytes(b"an archive")
+    run(["scripts/release.sh", "checksums", str(dist)], project.crate)
+    secret = {"MINISIGN_SECRET_KEY": (tmp_path / "minisign.key").read_text()}
+    command = ["scripts/release.sh", "sign", str(dist), "v0.1.0"]
+    wrong = run(command, project.crate, env={**secret, "MINISIGN_PASSWORD": "another"}, check=False)
+    assert wrong.returncode == 1 and "a wrong MINISIGN_PASSWORD?" in wrong.stderr
+    signed = run(command, project.crate, env={**secret, "MINISIGN_PASSWORD": "a password"})
+    assert signed.stdout.count(".sig\n") == 2
+    run(["minisign", "-V", "-P", public, "-m", "SHA256SUMS", "-x", "SHA256SUMS.sig"], dist)
+
+
 def test_release_makes_one_deb_per_debian_architecture_named_as_debian_sorts(renders: Renders, tmp_path: Path) -> None:
     """scripts/release.sh deb: of the musl build when glibc's is not a release target (no libc6
     dependency: it is static), a Cargo pre-release as Debian's ~ form (sorts before the
