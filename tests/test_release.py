@@ -557,6 +557,35 @@ def test_install_sh_without_minisign_says_it_checked_the_checksum_only(release: 
     assert (tmp_path / "prefix" / "bin" / "cco").is_file()
 
 
+def test_install_sh_checks_the_signature_with_rsign_where_minisign_is_missing(release: Release, tmp_path: Path) -> None:
+    """rsign2 reads minisign's keys and signatures: install.sh takes it when minisign is not
+    installed, installs a release it verifies and refuses one signed by another key."""
+    signer = require_signer(release)
+    tools = tmp_path / "bin"  # this machine's commands, rsign instead of minisign
+    tools.mkdir()
+    for program in Path("/usr/bin").iterdir():
+        if program.name != "minisign":
+            (tools / program.name).symlink_to(program)
+    (tools / "rsign").symlink_to(find_tool("rsign"))
+    env = release.trusting(RELEASES_URL=f"{release.url}/releases", PATH=str(tools))
+    command = [str(release.project.crate / "install.sh"), "--prefix", str(tmp_path / "prefix"), "--download"]
+    result = run(command, release.project.root, env=env, check=False)
+    assert result.returncode == 0, result.stderr
+    assert f"🔏 Signature verified (rsign, key {signer.public})" in result.stdout
+    assert (tmp_path / "prefix" / "bin" / "cco").is_file()
+
+    name = f"cco-{release.target}.tar.gz"
+    folder = publish(release, "v0.1.7", {name: (release.dist / name).read_bytes()})
+    stranger = make_signer(tmp_path)
+    assert stranger is not None
+    stranger.sign(folder / "SHA256SUMS")
+    command = [str(release.project.crate / "install.sh"), "--prefix", str(tmp_path / "other"), "--tag", "v0.1.7"]
+    result = run(command, release.project.root, env=env, check=False)
+    assert result.returncode == 1
+    assert f"error: SHA256SUMS's signature does not verify with cco's public key {signer.public}" in result.stderr
+    assert not (tmp_path / "other").exists()
+
+
 def test_install_sh_says_when_the_release_has_no_archive_for_this_machine(release: Release, tmp_path: Path) -> None:
     publish(release, "v0.1.2", {"cco-aarch64-apple-darwin.tar.gz": b"not for this machine"})
     result = install(release, tmp_path / "prefix", "--tag", "v0.1.2")
