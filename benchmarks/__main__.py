@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks import load
+from benchmarks import load, verification
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "docs" / "BENCHMARKS.md"
@@ -58,9 +58,15 @@ def timed(command: list[str], cwd: Path, env: Mapping[str, str] | None = None) -
     return time.monotonic() - started
 
 
-def render(destination: Path, validation: str, env: Mapping[str, str] | None = None) -> float:
+def render(
+    destination: Path, validation: str, env: Mapping[str, str] | None = None, data: Mapping[str, object] | None = None
+) -> float:
     shutil.rmtree(destination, ignore_errors=True)
     command = [sys.executable, "-m", "copier", "copy", "--trust", "--defaults", "--vcs-ref", "HEAD", "--quiet"]
+    if data:
+        answers = destination.parent / f"{destination.name}-answers.yml"
+        answers.write_text(yaml.safe_dump(dict(data)))
+        command += ["--data-file", str(answers)]
     return timed(
         [*command, str(ROOT), str(destination)], destination.parent, {"CCO_VALIDATE": validation, **(env or {})}
     )
@@ -475,13 +481,55 @@ def verdict(value: float | None, limit: float, unit: str, lower_is_better: bool 
     return f"{'met' if met else 'missed'} ({value:.2f} {unit} against {limit:g} {unit})"
 
 
+VERIFICATION = "## What a verifiable release costs, per target"
+
+
+def verification_section(rows: list[tuple[str, str, str]]) -> list[str]:
+    return [
+        VERIFICATION,
+        "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} (`python -m benchmarks --only-verification`"
+        " refreshes this section alone): every target of the answers, built as the release workflow builds it,"
+        " then each proof it adds, and the rebuild that checks it is reproducible.",
+        "",
+        "| what | command | figure |",
+        "| --- | --- | --- |",
+        *(f"| {what} | `{command}` | {figure} |" for what, command, figure in rows),
+        "",
+    ]
+
+
+def replace_section(text: str, section: list[str]) -> str:
+    """`text` with its verification section replaced by `section` (added before the notes when
+    it has none)."""
+    lines = text.splitlines()
+    if VERIFICATION in lines:
+        start = lines.index(VERIFICATION)
+        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    else:
+        start = end = next((i for i, line in enumerate(lines) if line.startswith("## Analysis")), len(lines))
+    return "\n".join([*lines[:start], *section, *lines[end:]]) + "\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-suite", action="store_true", help="do not time the template's own test suite")
     parser.add_argument("--no-image", action="store_true", help="do not build the container image")
     parser.add_argument("--no-targets", action="store_true", help="do not build the cross targets")
     parser.add_argument("--no-act", action="store_true", help="do not run the workflows under act")
+    parser.add_argument("--no-verification", action="store_true", help="do not measure the release's proofs per target")
+    parser.add_argument(
+        "--only-verification",
+        action="store_true",
+        help=f"measure only the release's proofs per target and replace that section of {OUTPUT.name}",
+    )
     arguments = parser.parse_args()
+    if arguments.only_verification:
+        with tempfile.TemporaryDirectory(prefix="cco-benchmarks-") as scratch:
+            section = verification_section(verification.measure(Path(scratch), run, render))
+        OUTPUT.write_text(replace_section(OUTPUT.read_text(), section))
+        print("\n".join(section))
+        return 0
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="cco-benchmarks-") as scratch:
         work = Path(scratch)
@@ -494,6 +542,7 @@ def main() -> int:
         if not arguments.no_targets:
             benchmark_targets(work, rows, builds)
         image = {} if arguments.no_image else benchmark_image(work, rows)
+        proofs = [] if arguments.no_verification else verification.measure(work, run, render)
     if not arguments.no_act:
         benchmark_act(rows)
     suite = {} if arguments.no_suite else benchmark_suite(rows)
@@ -557,6 +606,7 @@ def main() -> int:
         "",
         *ratios,
         "",
+        *(verification_section(proofs) if proofs else []),
     ]
     notes = ROOT / "benchmarks" / "NOTES.md"
     if notes.exists():

@@ -10,6 +10,7 @@ lacks the targets.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import re
@@ -17,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -415,3 +417,59 @@ def test_a_release_can_carry_the_static_musl_binary(
     unpacked = tmp_path / "unpacked" / "cco-x86_64-unknown-linux-musl" / "cco"
     assert binaries.read(unpacked).static
     assert run([str(unpacked), "--version"], tmp_path).stdout.startswith("cco 0.1.0 (")
+
+
+@pytest.mark.slow
+def test_the_universal_archive_is_the_same_bytes_when_merged_again(
+    all_targets: tuple[Project, subprocess.CompletedProcess[str], Path], tmp_path: Path
+) -> None:
+    """The universal job merges the two Apple archives the build legs proved reproducible:
+    `release.sh universal`, run twice in two folders at two times, gives the same bytes."""
+    project, _, kept = all_targets
+    digests = []
+    for name in ("first", "second"):
+        dist = tmp_path / name / "dist"
+        for target in ("aarch64-apple-darwin", "x86_64-apple-darwin"):
+            binary = {"BINARY": str(kept / target / "cco")}
+            run(["scripts/release.sh", "package", target, str(dist)], project.crate, env={**binary, **release_tools()})
+        run(["scripts/release.sh", "universal", str(dist)], project.crate, env=release_tools())
+        digests.append(hashlib.sha256((dist / "cco-universal2-apple-darwin.tar.gz").read_bytes()).hexdigest())
+        time.sleep(1.1)  # a second later: no clock may reach the bytes
+    assert digests[0] == digests[1]
+    with tarfile.open(tmp_path / "first" / "dist" / "cco-universal2-apple-darwin.tar.gz") as archive:
+        names = archive.getnames()
+    assert "cco-universal2-apple-darwin/cco" in names and "cco-universal2-apple-darwin/cco.cdx.json" in names
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    os.environ.get("CCO_REPRODUCE_EVERY_TARGET") != "1",
+    reason="two clean fat-LTO builds per target (155 s for musl, 163 s for arm64 here) run with "
+    "CCO_REPRODUCE_EVERY_TARGET=1 (CI: time limit); CI rebuilds and compares the host's (test_release, act) "
+    "and both Apple targets' (act)",
+)
+@pytest.mark.parametrize(
+    ("target", "kind"), [("x86_64-unknown-linux-musl", "build"), ("aarch64-unknown-linux-gnu", "zigbuild")]
+)
+def test_a_linux_cross_target_rebuilds_to_the_same_bytes(
+    renders: Renders, tmp_path: Path, target: str, kind: str
+) -> None:
+    """The release leg's build, package and .deb (arm64's), then `release.sh reproduce`: a
+    clean copy of the commit in another folder, with its own target directory, later."""
+    require(target)
+    project = renders.copy(tmp_path / "repository", build_targets=ALL_TARGETS)
+    run(["cargo", "generate-lockfile"], project.crate)  # committed: the release build is --locked
+    git_init(project.root)
+    # cargo-zigbuild, and the python3 whose ziglang it runs as zig, first.
+    path = os.pathsep.join([str(Path(sys.executable).parent), release_tools()["PATH"]])
+    env = {"CARGO_TARGET_DIR": str(tmp_path / "target"), "PATH": path}
+    run(["scripts/release.sh", "build", target, kind], project.crate, env=env)
+    run(["scripts/release.sh", "package", target, str(tmp_path / "dist")], project.crate, env=env)
+    if target == "aarch64-unknown-linux-gnu":  # the arm64 .deb (amd64's is glibc's build)
+        run(["scripts/release.sh", "deb", target, str(tmp_path / "dist")], project.crate, env=env)
+    result = run(["scripts/release.sh", "reproduce", target, str(tmp_path / "dist"), kind], project.crate, env=env)
+    same = [line.split(":")[0] for line in result.stdout.splitlines() if line.startswith("✓ ")]
+    expected = [f"✓ cco-{target}.tar.gz", f"✓ cco-{target}/cco", f"✓ cco-{target}/cco.cdx.json"]
+    if target == "aarch64-unknown-linux-gnu":
+        expected.append("✓ cco_0.1.0_arm64.deb")
+    assert same == expected, result.stdout + result.stderr
