@@ -31,11 +31,11 @@ import pytest
 import yaml
 from plumbum import local
 
-from act import REPOSITORY, Act, Run
+from act import REPOSITORY, TOKEN, Act, Run
 from cco_validate import targets
 from helpers import GIT_IDENTITY, ROOT, Project, commit, git_init, render, run
 from test_release import TOOLS, advisory_bundle
-from test_template_update import released_template
+from test_template_update import RECORD_ENVIRONMENT, released_template
 
 pytestmark = pytest.mark.slow
 
@@ -87,7 +87,7 @@ def expected_jobs(project: Project, workflow: str, event: str, real: bool = Fals
         return {f"{job} ({entry['target']})": result(entry["os"]) for entry in entries}
 
     if workflow == "template-update.yml":
-        return {"update": "success"}
+        return {"update": "success", "publish": "success"}
     if workflow == "release.yml":
         # A pull request runs the dry run: everything but the publish job.
         jobs = {"version": "success", **legs("build"), "checksums": "success"}
@@ -498,7 +498,7 @@ def behind(engine: Act, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
     """A repository generated from this template's 0.1.0, on the stand-in GitHub, whose
     template (https://github.com/acme/cco-template, there too) has released 0.2.0."""
     folder = tmp_path_factory.mktemp("behind")
-    template = released_template(folder / "template")
+    template = released_template(folder / "template", RECORD_ENVIRONMENT)
     engine.publish(template, "acme/cco-template")
     project = folder / "project"
     # This machine's git reaches the stand-in GitHub as the runner's does (url.insteadOf).
@@ -518,10 +518,15 @@ def pushed_branch(engine: Act, branch: str) -> str:
     return found.stdout.strip()
 
 
+UPDATE_TOKEN = "github_pat_stand-in-for-TEMPLATE_UPDATE_TOKEN"
+
+
 @pytest.mark.parametrize("event", ["workflow_dispatch", "schedule"])
 def test_the_template_update_opens_one_pull_request_against_main(engine: Act, behind: Path, event: str) -> None:
     """On its schedule (from main), and started by hand from another branch: the update starts
-    from main either way, pushes template-update and opens a pull request against main."""
+    from main either way, pushes template-update and opens a pull request against main. The
+    template's migration recorded the environment of every process it could read: neither
+    token is in any, though the publish job pushed and opened the pull request with one."""
     branch = "feature" if event == "workflow_dispatch" else "main"
     run(["git", "switch", "--quiet", "-C", branch, "main"], behind)
     if branch == "feature":
@@ -530,16 +535,23 @@ def test_the_template_update_opens_one_pull_request_against_main(engine: Act, be
     (engine.github / "gh.log").unlink(missing_ok=True)
     try:
         ran = engine.run(
-            behind, "template-update.yml", event, EVENTS["template-update.yml"][event], repository=UPDATING
-        )
+            behind, "template-update.yml", event, EVENTS["template-update.yml"][event], repository=UPDATING,
+            secrets={"TEMPLATE_UPDATE_TOKEN": UPDATE_TOKEN},
+        )  # fmt: skip
     finally:
         run(["git", "switch", "--quiet", "main"], behind)
-    assert ran.ran() == {"update": "success"}, ran.output()[-5000:]
+    assert ran.ran() == {"update": "success", "publish": "success"}, ran.output()[-5000:]
     pushed = pushed_branch(engine, "template-update")
     main = run(["git", "rev-parse", "main"], behind).stdout.strip()
     assert run(["git", "rev-parse", f"{pushed}^"], engine.bare(UPDATING)).stdout.strip() == main
     changed = run(["git", "show", "--name-only", "--format=", pushed], engine.bare(UPDATING)).stdout.split()
     assert ".copier-answers.yml" in changed and "NOTES.md" not in changed
+    recorded = json.loads(run(["git", "show", f"{pushed}:template-environment.json"], engine.bare(UPDATING)).stdout)
+    variables = [entry for environ in recorded.values() for entry in environ]
+    assert len(recorded) >= 3 and any(entry.startswith("PATH=") for entry in variables)  # the migration and above
+    for secret in (UPDATE_TOKEN, TOKEN):
+        assert not [entry for entry in variables if secret in entry], f"a token reached the template's code: {secret}"
+    assert not [entry for entry in variables if entry.startswith(("GH_TOKEN=", "GITHUB_TOKEN="))]
     calls = [json.loads(line)["arguments"] for line in (engine.github / "gh.log").read_text().splitlines()]
     create = [call for call in calls if call[:2] == ["pr", "create"]]
     assert len(create) == 1 and create[0][create[0].index("--base") + 1] == "main", calls

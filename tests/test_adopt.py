@@ -47,6 +47,7 @@ ADDED = {
     ".github/workflows/template-update.yml",
     ".github/scripts/template_update.py",
     "cco/Dockerfile",
+    "cco/deny.toml",
     "cco/docker-compose.yml",
     "cco/.env.example",
     "cco/project/.gitignore",

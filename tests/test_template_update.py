@@ -33,13 +33,36 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return released_template(tmp_path_factory.mktemp("template") / "template")
 
 
-def released_template(template: Path) -> Path:
-    """This template released as 0.1.0, then as 0.2.0, each with its changelog."""
+# A migration of 0.2.0 that writes the environment of its own process and of each process
+# above it (/proc/PID/environ, readable by the same user) to template-environment.json in the
+# project, which the update then commits: what the template's code could read.
+RECORD_ENVIRONMENT = """  - version: "0.2.0"
+    when: "{{ _stage == 'after' }}"
+    command:
+      - "{{ _copier_python }}"
+      - "-c"
+      - |
+        import json, os
+        seen, pid = {}, os.getpid()
+        while pid > 0:
+            try:
+                environ = open(f"/proc/{pid}/environ", "rb").read().split(b"\\0")
+                status = open(f"/proc/{pid}/status").read().splitlines()
+            except OSError:
+                break
+            seen[str(pid)] = [entry.decode(errors="replace") for entry in environ if entry]
+            pid = int(next(line for line in status if line.startswith("PPid:")).split()[1])
+        open("template-environment.json", "w").write(json.dumps(seen, indent=1))
+"""
+
+
+def released_template(template: Path, migrations: str = "") -> Path:
+    """This template released as 0.1.0, then as 0.2.0 (with `migrations`), each with its changelog."""
     snapshot_template(template, tag=None)
     (template / "CHANGELOG.md").write_text(CHANGELOG_010)
     commit_template(template, "release 0.1.0", "0.1.0")
     (template / "CHANGELOG.md").write_text(CHANGELOG_020)
-    release_next_version(template)
+    release_next_version(template, migrations)
     return template
 
 
@@ -55,10 +78,19 @@ def generate(template: Path, root: Path, version: str) -> Path:
 
 
 def update(project: Path, tmp_path: Path, **env: str) -> tuple[str, list[dict[str, Any]]]:
-    """Runs the script as the workflow does; returns what it printed and the gh calls."""
+    """Runs the script as the workflow's two jobs do: `update` in the checkout, with no token,
+    then, when it made a commit, `publish` with GH_TOKEN in a fresh clone of origin (the next
+    job's runner), from the artifact folder; returns what they printed and the gh calls."""
     gh = GitHubCli(tmp_path)
-    result = run([sys.executable, SCRIPT], project, env=gh.env(BASE="main", **GIT_IDENTITY, **env))
-    return result.stdout, gh.calls()
+    runs = len(list(tmp_path.glob("artifact-*")))
+    artifact, clone = tmp_path / f"artifact-{runs}", tmp_path / f"publish-{runs}"
+    updated = run([sys.executable, SCRIPT, "update", str(artifact)], project, env=gh.env(BASE="main", **GIT_IDENTITY))
+    if not artifact.exists():
+        return updated.stdout, gh.calls()
+    run(["git", "clone", "--quiet", str(project.parent / "origin.git"), str(clone)], tmp_path)
+    published = run([sys.executable, SCRIPT, "publish", str(artifact)], clone,
+                    env=gh.env(BASE="main", GH_TOKEN="a-write-token", **GIT_IDENTITY, **env))  # fmt: skip
+    return updated.stdout + published.stdout, gh.calls()
 
 
 def branch_file(project: Path, name: str) -> str:
@@ -145,8 +177,21 @@ def test_check_update_reports_the_newer_version_then_none(template: Path, tmp_pa
     assert json.loads(run(check, project).stdout)["update_available"] is False
 
 
+def test_run_by_hand_it_updates_and_publishes_in_one_go(template: Path, tmp_path: Path) -> None:
+    """No argument: both steps in one process, as a person with their own gh login runs it."""
+    project = generate(template, tmp_path, "0.1.0")
+    gh = GitHubCli(tmp_path)
+    result = run([sys.executable, SCRIPT], project, env=gh.env(BASE="main", **GIT_IDENTITY))
+    assert result.stdout == "opened https://github.com/acme/cco/pull/1\n"
+    assert [call["arguments"][:2] for call in gh.calls()] == [["pr", "list"], ["pr", "create"]]
+    assert "_commit: 0.2.0" in branch_file(project, ".copier-answers.yml")
+    refused = run([sys.executable, SCRIPT, "publish"], project, check=False)
+    assert refused.returncode == 1 and "usage: template_update.py [update DIR | publish DIR]" in refused.stderr
+
+
 def test_the_script_is_what_the_workflow_runs(template: Path, tmp_path: Path) -> None:
     project = generate(template, tmp_path, "0.2.0")
     workflow = (project / ".github" / "workflows" / "template-update.yml").read_text()
-    assert f"python {SCRIPT}" in workflow
+    assert f'python {SCRIPT} update "$RUNNER_TEMP/template-update"' in workflow
+    assert f'python3 {SCRIPT} publish "$RUNNER_TEMP/template-update"' in workflow
     run([str(ROOT / ".venv" / "bin" / "ruff"), "check", "--isolated", "--line-length", "120", SCRIPT], project)

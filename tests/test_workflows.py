@@ -293,9 +293,16 @@ def test_concurrency_cancels_only_superseded_pull_request_runs(renders: Renders)
         "cancel-in-progress": "${{ github.event_name == 'pull_request' }}",
     }
     assert parsed["template-update.yml"]["concurrency"] == {"group": "template-update", "cancel-in-progress": False}
-    job = parsed["template-update.yml"]["jobs"]["update"]
-    assert job["environment"] == "template-update"
-    assert job["permissions"] == {"contents": "write", "pull-requests": "write"}
+    # The template's code runs in the update job, which has no token and may only read; the
+    # one job with a secret and write access runs no Copier.
+    jobs = parsed["template-update.yml"]["jobs"]
+    assert jobs["update"]["permissions"] == {"contents": "read"} and "environment" not in jobs["update"]
+    assert "secrets." not in yaml.safe_dump(jobs["update"]) and "github.token" not in yaml.safe_dump(jobs["update"])
+    publish = jobs["publish"]
+    assert publish["needs"] == "update" and publish["if"] == "needs.update.outputs.changed == 'true'"
+    assert publish["environment"] == "template-update"
+    assert publish["permissions"] == {"contents": "write", "pull-requests": "write"}
+    assert "copier" not in yaml.safe_dump(publish).lower()
     assert parsed["template-update.yml"]["permissions"] == {}
 
 
