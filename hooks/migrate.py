@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -28,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from cco_validate.answers import ANSWERS_FILE, load_answers, save_answers
+from cco_validate.answers import ANSWERS_FILE, load_answers, save_answers, state_dir
 
 
 def parse_value(text: str) -> Any:
@@ -75,15 +76,15 @@ def move_file(project: Path, old: str, new: str, stage: str) -> str:
     if stage == "before":
         if not (project / old).is_file():
             return f"move-file {old} -> {new}: nothing to do ({old} does not exist)"
-        # The base: OLD as of the commit that last applied the template (it changed the answers file).
-        applied = last_applied(project)
-        rendered = git(project, "show", f"{applied}:{old}") if applied else None
+        # The base: OLD as the template rendered it at the recorded version (the guard's render).
         current = (project / old).read_text()
-        if rendered is not None and rendered.returncode == 0 and rendered.stdout == current:
+        rendered = state_dir(project) / "rendered" / old
+        original = rendered.read_text() if rendered.is_file() else None
+        if original == current:
             return f"move-file {old} -> {new}: no edits of yours in {old}; the template's {new} replaces it"
         stash.parent.mkdir(parents=True, exist_ok=True)
         ours.write_text(current)
-        base.write_text(rendered.stdout if rendered is not None and rendered.returncode == 0 else "")
+        base.write_text(original or "")
         return f"move-file {old} -> {new}: your edits of {old} are kept, to merge into {new}"
     if not ours.is_file():
         return f"move-file {old} -> {new}: nothing to do (no edits of {old} to carry over)"
@@ -111,20 +112,33 @@ def merge_edits(project: Path, ours: Path, base: Path, theirs: Path) -> int:
     return max(merged.returncode, 0)
 
 
-def last_applied(project: Path) -> str:
-    """The commit that last applied the template (a copy or an update moved the answers file's
-    `_commit`): what the template rendered then is the base the owner's edits are measured from."""
-    return git(project, "log", "-1", "--format=%H", "-G^_commit:", "--", ANSWERS_FILE).stdout.strip()
-
-
-def state_dir(project: Path) -> Path:
-    """Where migrations keep what one stage hands to the next: in the git directory, never in the tree."""
-    return Path(git(project, "rev-parse", "--absolute-git-dir").stdout.strip() or project / ".git") / "cco-template"
-
-
 def carried_over(project: Path) -> Path:
     """Where move-file lists the files whose edits it carried, for the guard after it."""
     return state_dir(project) / "carried"
+
+
+class GuardError(Exception):
+    """The guard cannot do its work: the update must stop before it changes anything."""
+
+
+def render_recorded(project: Path, into: Path) -> str | None:
+    """Renders the template at the version the answers file records, with the recorded answers,
+    into `into`: what Copier itself renders to compute the update, so the owner's edits are
+    measured from what the template gave them, whether or not that was ever committed alone.
+    Returns None, or why it could not."""
+    answers = load_answers(project)[1]
+    source, commit = answers.get("_src_path"), answers.get("_commit")
+    if not source or not commit:
+        return f"{ANSWERS_FILE} records no template version"
+    import copier  # only here: every other migration runs without it
+
+    data = {name: value for name, value in answers.items() if not name.startswith("_")}
+    try:
+        copier.run_copy(str(source), into, data=data, vcs_ref=str(commit), defaults=True, overwrite=True,
+                        quiet=True, skip_tasks=True, unsafe=True)  # fmt: skip
+    except Exception as error:  # any failure: the guard cannot tell edits, and says why
+        return f"{type(error).__name__}: {error}".splitlines()[0]
+    return None
 
 
 def guard(project: Path, stage: str) -> list[str]:
@@ -132,31 +146,41 @@ def guard(project: Path, stage: str) -> list[str]:
 
     Copier deletes a file when the template stops rendering it at that path: the template
     dropped or moved it, or an answer such as crate_dir moved the crate. Before the update this
-    records the committed files, the crate's folder and the commit that last applied the
-    template (the base). After it, for each file that is gone: when the crate moved and the
-    template renders the file at the new place, the owner's edits are merged into it (or, for a
-    file they had deleted, it is deleted again); otherwise, when the owner had edited it, the
-    line says so and how to get it back from git. Unedited files go silently, as the template
-    meant.
+    records the committed files and the crate's folder, and renders the template at the
+    version the repository records (the base: what the owner's edits are measured from, also
+    when the render and an edit went into the same first commit). After it, for each file that
+    is gone: when the crate moved and the template renders the file at the new place, the
+    owner's edits are merged into it (or, for a file they had deleted, it is deleted again);
+    otherwise, when the owner had edited it, the line says so and how to get it back from git.
+    Unedited files go silently, as the template meant. Every file the update removed is listed
+    for the validation that follows, so it never calls one deleted by the owner.
     """
-    record = state_dir(project) / "guard.json"
+    state = state_dir(project)
+    record, rendered, removed = state / "guard.json", state / "rendered", state / "removed"
     if stage == "before":
-        record.parent.mkdir(parents=True, exist_ok=True)
-        applied = last_applied(project)
+        state.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(rendered, ignore_errors=True)
+        removed.unlink(missing_ok=True)
+        if problem := render_recorded(project, rendered):
+            shutil.rmtree(rendered, ignore_errors=True)
+            raise GuardError(
+                f"could not render the template at the version {ANSWERS_FILE} records ({problem}), which is what "
+                "your edits are measured from: the update stops here, before it changed anything"
+            )
         listed = git(project, "ls-files", "-z").stdout.split("\0")
-        at_base = git(project, "ls-tree", "-r", "-z", "--name-only", applied).stdout.split("\0") if applied else []
+        rendered_files = [path.relative_to(rendered).as_posix() for path in rendered.rglob("*") if path.is_file()]
         crate_dir = str(load_answers(project)[1].get("crate_dir", "."))
-        state = {"applied": applied, "tracked": [n for n in listed if n], "base": [n for n in at_base if n]}
-        record.write_text(json.dumps({**state, "crate_dir": crate_dir}))
+        facts = {"tracked": [n for n in listed if n], "base": rendered_files, "crate_dir": crate_dir}
+        record.write_text(json.dumps(facts))
         return []
     if not record.is_file():
         return []
-    state = json.loads(record.read_text())
+    facts = json.loads(record.read_text())
     record.unlink()
     carried = set(carried_over(project).read_text().split()) if carried_over(project).is_file() else set()
     carried_over(project).unlink(missing_ok=True)
-    old_dir, new_dir = state["crate_dir"], str(load_answers(project)[1].get("crate_dir", "."))
-    applied, tracked = state["applied"], set(state["tracked"])
+    old_dir, new_dir = facts["crate_dir"], str(load_answers(project)[1].get("crate_dir", "."))
+    tracked = set(facts["tracked"])
 
     def moved(path: str) -> str | None:
         """Where the crate's move put `path`, if it is the crate's and the crate moved."""
@@ -171,17 +195,24 @@ def guard(project: Path, stage: str) -> list[str]:
         shown = git(project, "show", f"{revision}:{path}")
         return shown.stdout if shown.returncode == 0 else None
 
-    lines = []
+    def at_base(path: str) -> str | None:
+        try:
+            return (rendered / path).read_text()
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    lines, gone = [], []
     for path in sorted(tracked):
         if (project / path).exists() or path in carried:
             continue
+        gone.append(path)
         ours = committed("HEAD", path)
-        base = committed(applied, path) if applied else None
+        base = at_base(path)
         target = moved(path)
         if ours is None or ours == base:
             continue  # the template's own, unedited: it goes as the template meant
         if target and (project / target).is_file() and target not in tracked:
-            ours_file, base_file = state_dir(project) / "guarded.ours", state_dir(project) / "guarded.base"
+            ours_file, base_file = state / "guarded.ours", state / "guarded.base"
             ours_file.write_text(ours)
             base_file.write_text(base or "")
             conflicts = merge_edits(project, ours_file, base_file, project / target)
@@ -194,8 +225,10 @@ def guard(project: Path, stage: str) -> list[str]:
                 f"update: {path} was removed by this update, and it had edits of yours: "
                 f"`git checkout HEAD -- {path}` brings it back"
             )
+    shutil.rmtree(rendered, ignore_errors=True)
+    removed.write_text("".join(f"{path}\n" for path in gone))
     # Files the owner had deleted, which the crate's move would bring back at the new place.
-    for path in sorted(set(state["base"]) - tracked):
+    for path in sorted(set(facts["base"]) - tracked):
         target = moved(path)
         if target and target not in tracked and (project / target).is_file():
             (project / target).unlink()
@@ -230,7 +263,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {project / ANSWERS_FILE}: no Copier answers file", file=sys.stderr)
         return 2
     if arguments.command == "guard":
-        for line in guard(project, arguments.stage):
+        try:
+            lines = guard(project, arguments.stage)
+        except GuardError as error:
+            print(f"error: update guard: {error}", file=sys.stderr)
+            return 1
+        for line in lines:
             print(line)
         return 0
     if arguments.command == "rename-question":

@@ -275,32 +275,87 @@ def test_changing_crate_dir_carries_the_owners_edits(project: Path) -> None:
     assert " 0 failed" in result.stdout
 
 
-def test_a_file_the_template_drops_is_never_dropped_silently(generated: Path, released: Path, tmp_path: Path) -> None:
-    """A new version no longer renders a file the owner edited: the update says which, and how
-    to get it back; an unedited one goes without a word."""
-    template = shutil.copytree(released, tmp_path / "template", symlinks=True)
+@pytest.fixture(scope="module")
+def dropping(released: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The template at 0.1.0, then a 0.2.0 that no longer renders the scripts (the Makefile's
+    scripts/make.sh among them) nor the cross-compiling guide."""
+    template = shutil.copytree(released, tmp_path_factory.mktemp("dropping") / "template", symlinks=True)
     run(["git", "tag", "-d", "0.2.0"], template)
     run(["git", "reset", "-q", "--hard", "0.1.0"], template)
-    scripts = template / "template" / "{{ crate_dir }}" / "scripts"
-    shutil.rmtree(scripts)
+    shutil.rmtree(template / "template" / "{{ crate_dir }}" / "scripts")
     (template / "template" / "{{ crate_dir }}" / "docs" / "CROSS_COMPILE.md.jinja").unlink()
-    commit_template(template, "version 0.2.0 drops the size analysis and the guide", "0.2.0")
+    commit_template(template, "version 0.2.0 drops the scripts and the guide", "0.2.0")
+    return template
+
+
+REMOVED_WITH_EDITS = (
+    "update: cco/scripts/analyze-size.sh was removed by this update, and it had edits of yours: "
+    "`git checkout HEAD -- cco/scripts/analyze-size.sh` brings it back"
+)
+
+
+def test_a_file_the_template_drops_is_never_dropped_silently(
+    generated: Path, released: Path, dropping: Path, tmp_path: Path
+) -> None:
+    """A new version no longer renders a file the owner edited: the update says which, and how
+    to get it back; an unedited one goes without a word."""
     project = shutil.copytree(generated, tmp_path / "project", symlinks=True)
     answers_file = project / ".copier-answers.yml"
-    answers_file.write_text(answers_file.read_text().replace(str(released), str(template)))
+    answers_file.write_text(answers_file.read_text().replace(str(released), str(dropping)))
     script = project / "cco" / "scripts" / "analyze-size.sh"
     script.write_text(script.read_text() + "# my addition\n")
     commit(project, "my edit of the size analysis")
 
     result = copier_cli("update", "--trust", "--defaults", cwd=project, check=False)
     assert not script.exists()
-    assert (
-        "update: cco/scripts/analyze-size.sh was removed by this update, and it had edits of yours: "
-        "`git checkout HEAD -- cco/scripts/analyze-size.sh` brings it back"
-    ) in result.stdout
+    assert REMOVED_WITH_EDITS in result.stdout
     assert "CROSS_COMPILE.md" not in result.stdout.split("validating")[0], "unedited: no word"
     run(["git", "checkout", "HEAD", "--", "cco/scripts/analyze-size.sh"], project)
     assert script.read_text().endswith("# my addition\n")
+
+
+def test_an_edit_in_the_first_commit_counts_and_validation_names_what_the_update_removed(
+    dropping: Path, tmp_path: Path
+) -> None:
+    """The most common history: `copier copy`, an edit, then one first commit of both. The edit
+    is measured from what the template rendered, so the update names the file it removes; the
+    validation says the update removed the files (not the owner), and fails the Makefile whose
+    recipes run a script that is gone."""
+    project = tmp_path / "project"
+    copier.run_copy(str(dropping), project, defaults=True, unsafe=True, vcs_ref="0.1.0", quiet=True)
+    script = project / "cco" / "scripts" / "analyze-size.sh"
+    script.write_text(script.read_text() + "# my addition\n")
+    git_init(project)  # the render and the edit in one commit
+
+    result = copier_cli("update", "--trust", "--defaults", cwd=project, validate="quick", check=False)
+    output = result.stdout + result.stderr
+    assert not script.exists()
+    assert REMOVED_WITH_EDITS in result.stdout, output
+    assert "deleted in the repository before this update" not in output, "the owner deleted nothing"
+    structure = next(line for line in output.splitlines() if "structure:" in line)
+    assert "cco/docs/CROSS_COMPILE.md" in structure and "cco/scripts/analyze-size.sh" in structure
+    assert structure.endswith(": removed by this update (the template no longer renders them)"), structure
+    makefile = next(line for line in output.splitlines() if "makefile:" in line)
+    assert makefile.startswith(
+        "✗ makefile: cco/Makefile: cco/scripts/make.sh is not there (removed by this update: "
+        "`git checkout HEAD -- cco/scripts/make.sh` brings it back), and `make install`"
+    ), makefile
+    assert result.returncode != 0
+
+
+def test_the_guard_stops_an_update_it_cannot_measure_edits_for(generated: Path, tmp_path: Path) -> None:
+    """Without the template at the recorded version the guard cannot tell an edit from the
+    template's text: it stops the update, naming why, before anything changed."""
+    project = shutil.copytree(generated, tmp_path / "project", symlinks=True)
+    answers_file = project / ".copier-answers.yml"
+    answers_file.write_text(re.sub(r"_commit: .*", "_commit: no-such-version", answers_file.read_text()))
+    result = run([sys.executable, str(ROOT / "hooks" / "migrate.py"), ".", "guard", "--stage", "before"], project,
+                 check=False)  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "error: update guard: could not render the template at the version .copier-answers.yml records ("
+    ), result.stderr
+    assert result.stderr.rstrip().endswith("the update stops here, before it changed anything")
 
 
 def template_path(path: str) -> str:

@@ -1,5 +1,6 @@
 """The answers file Copier writes into a rendered repository: where it is, how the hooks read
-and write it, and where the template it names can be found again."""
+and write it, and where the template it names can be found again; and where an update's
+migrations keep what they hand on (to the next stage, and to the validation after them)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,19 @@ def absolute_source(source: str, checkout: Path) -> str:
     if candidate.is_absolute() and (candidate / "copier.yml").is_file():
         return str(candidate.resolve())
     return source
+
+
+def state_dir(project: Path) -> Path:
+    """Where migrations keep what one stage hands to the next: in the git directory, never in the tree."""
+    found = subprocess.run(
+        ["git", "rev-parse", "--absolute-git-dir"], cwd=project, capture_output=True, text=True, check=False
+    )
+    return Path(found.stdout.strip() or project / ".git") / "cco-template"
+
+
+def removed_by_update(project: Path) -> set[str]:
+    """The committed files the last `copier update` removed (the template stopped rendering
+    them), as migrate.py's guard recorded them: the validation after it says so, not that the
+    owner deleted them."""
+    record = state_dir(project) / "removed"
+    return set(record.read_text().split("\n")) - {""} if record.is_file() else set()

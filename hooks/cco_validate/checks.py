@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import yaml
 
-from .answers import ANSWERS_FILE
+from .answers import ANSWERS_FILE, removed_by_update
 
 Status = Literal["passed", "failed", "skipped"]
 CONFIG = "config/orchestra-config.json"
@@ -186,11 +186,15 @@ def check_structure(project: Project) -> Iterable[Result]:
         )
     elif missing and project.updated:
         present = len(expected) - len(missing)
-        yield passed(
-            "structure",
-            f"{present} of {len(expected)} files present; {', '.join(missing)}: deleted in the repository before "
-            "this update, which keeps them deleted",
-        )
+        removed = removed_by_update(project.root)
+        parts = []
+        if by_update := [path for path in missing if path in removed]:
+            parts.append(f"{', '.join(by_update)}: removed by this update (the template no longer renders them)")
+        if by_owner := [path for path in missing if path not in removed]:
+            parts.append(
+                f"{', '.join(by_owner)}: deleted in the repository before this update, which keeps them deleted"
+            )
+        yield passed("structure", f"{present} of {len(expected)} files present; " + "; ".join(parts))
     elif missing:
         yield failed("structure", f"missing: {', '.join(missing)}")
     else:
@@ -325,8 +329,42 @@ def check_makefile(project: Project) -> Iterable[Result]:
         yield failed(
             "makefile", f"{project.whose(name)} lacks the specification's targets {', '.join(lacking)}: add them"
         )
+        return
+    callers: dict[str, list[str]] = {}  # each script that is not there: the targets that run it
+    for target in MAKE_TARGETS:
+        for script in missing_scripts(makefile, target):
+            callers.setdefault(project.relative(script), []).append(target)
+    if callers:
+        removed = removed_by_update(project.root)
+        problems = []
+        for script, targets in callers.items():
+            how = (
+                f" (removed by this update: `git checkout HEAD -- {script}` brings it back)"
+                if script in removed
+                else ""
+            )
+            runs = " and ".join(f"`make {target}`" for target in targets) + (" runs" if len(targets) == 1 else " run")
+            problems.append(f"{script} is not there{how}, and {runs} it")
+        yield failed("makefile", f"{project.whose(name)}: {'; '.join(problems)}")
     else:
         yield passed("makefile", f"{project.whose(name)} has the specification's {len(MAKE_TARGETS)} targets")
+
+
+# A script a recipe runs: a path ending in .sh, not inside a variable's name or a longer path.
+SCRIPT_CALL = re.compile(r"(?<![\w./$-])((?:\.{1,2}/)?(?:[\w.-]+/)*[\w.-]+\.sh)(?![\w.-])")
+
+
+def missing_scripts(makefile: Path, target: str) -> list[str]:
+    """The scripts `make TARGET` would run (its commands, as `make -n` prints them with the
+    variables expanded) that are not there, relative to the Makefile's folder. Empty without make."""
+    make = shutil.which("make")
+    if make is None:
+        return []
+    commands = subprocess.run(
+        [make, "-n", "-f", makefile.name, target], cwd=makefile.parent, capture_output=True, text=True, check=False
+    ).stdout
+    found = dict.fromkeys(SCRIPT_CALL.findall(commands))
+    return [script for script in found if not (makefile.parent / script).is_file()]
 
 
 def check_gitignore(project: Project) -> Iterable[Result]:
