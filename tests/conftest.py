@@ -19,7 +19,21 @@ from typing import Any
 import pytest
 import yaml
 
-from helpers import ROOT, Project, Renders, cargo_build, copy_template, git_init, render, set_validation
+from helpers import (
+    ALL_TARGETS,
+    CROSS,
+    ROOT,
+    Project,
+    Renders,
+    Validated,
+    cargo_build,
+    copy_template,
+    files_of,
+    git_init,
+    render,
+    set_validation,
+    validate,
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -79,3 +93,22 @@ def default_binary(
 ) -> Path:
     """The default render's debug binary."""
     return cargo_build(default_project, cargo_env, tmp_path_factory.mktemp("default-debug"))
+
+
+@pytest.fixture(scope="session")
+def fully_validated(renders: Renders, cargo_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Validated:
+    """A render choosing every target, committed and fully validated once: full validation
+    builds each target's release binary, the slowest thing the suite does, so the tests of the
+    hooks (tests/test_hooks.py) and of the targets (tests/test_targets.py) read this one run.
+    A target this machine cannot build says "-" and why, and the tests that need it skip."""
+    project = renders.copy(tmp_path_factory.mktemp("all-targets") / "repository", build_targets=ALL_TARGETS)
+    git_init(project.root)
+    before = files_of(project.root)
+    result = validate(project, "full", env={"CCO_VALIDATE_TARGET_DIR": cargo_env["CARGO_TARGET_DIR"]})
+    kept = tmp_path_factory.mktemp("all-targets-binaries")
+    for target in CROSS:
+        built = Path(cargo_env["CARGO_TARGET_DIR"]) / target / "release" / project.name
+        if built.is_file():
+            (kept / target).mkdir()
+            shutil.copy2(built, kept / target / project.name)
+    return Validated(project=project, before=before, result=result, binaries=kept)

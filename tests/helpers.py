@@ -219,6 +219,39 @@ def wait_for_health(port: int, seconds: float = 30) -> Any:
         time.sleep(0.1)
 
 
+VALIDATE = ROOT / "hooks" / "validate.py"
+# Every target the answers can name: the host, the Apple pair (zig), arm64 Linux (qemu), musl.
+CROSS = ["aarch64-apple-darwin", "x86_64-apple-darwin", "aarch64-unknown-linux-gnu", "x86_64-unknown-linux-musl"]
+ALL_TARGETS = ["x86_64-unknown-linux-gnu", *CROSS]
+
+
+def validate(
+    project: Project, level: str, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """hooks/validate.py as a template author runs it."""
+    environment = {name: value for name, value in os.environ.items() if name != "CCO_VALIDATE"}
+    environment["XDG_CACHE_HOME"] = str(project.root.parent / "cache")  # where a failure saves the answers
+    return subprocess.run(
+        [sys.executable, str(VALIDATE), str(project.root), "--level", level, *extra],
+        env={**environment, **(env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@dataclass(frozen=True)
+class Validated:
+    """A render fully validated once for the session (tests/conftest.py's `fully_validated`):
+    its files before validation, what validation printed, and a copy of each cross target's
+    binary (the shared target directory's copies are rebuilt by later renders)."""
+
+    project: Project
+    before: dict[str, bytes]
+    result: subprocess.CompletedProcess[str]
+    binaries: Path
+
+
 class Renders:
     """Renders shared by the session: one render per distinct set of answers.
 

@@ -24,35 +24,19 @@ import yaml
 from cco_validate import checks, runner, targets
 from helpers import (
     BROKEN_CONFIGS,
-    ROOT,
+    VALIDATE,
     Project,
     Renders,
+    Validated,
     break_config,
     copier_cli,
     copy_template,
     files_of,
-    git_init,
     render,
     run,
+    validate,
 )
 from terminal import asked_questions, drive_in_terminal
-
-VALIDATE = ROOT / "hooks" / "validate.py"
-
-
-def validate(
-    project: Project, level: str, *extra: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    """hooks/validate.py as a template author runs it."""
-    environment = {name: value for name, value in os.environ.items() if name != "CCO_VALIDATE"}
-    environment["XDG_CACHE_HOME"] = str(project.root.parent / "cache")  # where a failure saves the answers
-    return subprocess.run(
-        [sys.executable, str(VALIDATE), str(project.root), "--level", level, *extra],
-        env={**environment, **(env or {})},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def set_answer(project: Project, name: str, value: Any) -> None:
@@ -272,11 +256,10 @@ def hook_target_dir(cargo_env: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_full_validation_passes_and_changes_nothing_in_the_project(copie: Any, hook_target_dir: dict[str, str]) -> None:
-    project = render(copie)
-    git_init(project.root)
-    before = files_of(project.root)
-    result = validate(project, "full", env=hook_target_dir)
+def test_full_validation_passes_and_changes_nothing_in_the_project(
+    fully_validated: Validated, hook_target_dir: dict[str, str]
+) -> None:
+    project, before, result = fully_validated.project, fully_validated.before, fully_validated.result
     assert result.returncode == 0, result.stdout + result.stderr
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=project.root, capture_output=True, text=True, check=True

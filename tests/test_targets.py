@@ -19,24 +19,14 @@ import subprocess
 import sys
 import tarfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cco_validate import binaries, checks, targets
-from helpers import DEFAULT_ANSWERS, ROOT, Project, Renders, git_init, run
+from helpers import ALL_TARGETS, CROSS, DEFAULT_ANSWERS, Project, Renders, Validated, git_init, run
 from test_release import release_tools
-
-VALIDATE = ROOT / "hooks" / "validate.py"
-CROSS = [
-    "aarch64-apple-darwin",
-    "x86_64-apple-darwin",
-    "aarch64-unknown-linux-gnu",
-    "x86_64-unknown-linux-musl",
-]
-ALL_TARGETS = ["x86_64-unknown-linux-gnu", *CROSS]
 
 
 def missing_for(target: str) -> str | None:
@@ -55,18 +45,6 @@ def require(*wanted: str) -> None:
         pytest.skip("; ".join(reasons))
 
 
-def validate(project: Project, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environment = {name: value for name, value in os.environ.items() if name != "CCO_VALIDATE"}
-    environment["XDG_CACHE_HOME"] = str(project.root.parent / "cache")
-    return subprocess.run(
-        [sys.executable, str(VALIDATE), str(project.root), "--level", "full", *extra],
-        env={**environment, **(env or {})},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 def target_lines(output: str) -> dict[str, str]:
     """Each target's validation line, by target."""
     lines = {}
@@ -78,23 +56,12 @@ def target_lines(output: str) -> dict[str, str]:
     return lines
 
 
-@pytest.fixture(scope="session")
-def all_targets(
-    renders: Renders, cargo_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Project, subprocess.CompletedProcess[str], Path]]:
-    """A render choosing every target, committed and fully validated, and a copy of what each
-    target's build left (the shared target directory is rebuilt by later renders)."""
+@pytest.fixture
+def all_targets(fully_validated: Validated) -> tuple[Project, subprocess.CompletedProcess[str], Path]:
+    """The session's render of every target, fully validated (tests/conftest.py), and a copy of
+    each cross target's binary; the tests that read it need every target here."""
     require(*CROSS)
-    project = renders.copy(tmp_path_factory.mktemp("all-targets") / "repository", build_targets=ALL_TARGETS)
-    git_init(project.root)
-    result = validate(project, env={"CCO_VALIDATE_TARGET_DIR": cargo_env["CARGO_TARGET_DIR"]})
-    kept = tmp_path_factory.mktemp("all-targets-binaries")
-    for target in CROSS:
-        built = Path(cargo_env["CARGO_TARGET_DIR"]) / target / "release" / project.name
-        if built.is_file():
-            (kept / target).mkdir()
-            shutil.copy2(built, kept / target / project.name)
-    yield project, result, kept
+    return fully_validated.project, fully_validated.result, fully_validated.binaries
 
 
 @pytest.mark.slow
@@ -343,11 +310,12 @@ def test_the_makefile_sets_the_deployment_targets_validation_expects(renders: Re
 
 @pytest.mark.slow
 def test_make_cross_compile_macos_on_linux_builds_both_and_one_universal_binary(
-    renders: Renders, cargo_env: dict[str, str], tmp_path: Path
+    fully_validated: Validated, cargo_env: dict[str, str], tmp_path: Path
 ) -> None:
+    """In the render validation built every target in (what make rebuilds is cargo's to say:
+    the same sources and flags are fresh), so each Apple target compiles once per session."""
     require(*targets.APPLE)
-    project = renders.copy(tmp_path / "make")
-    git_init(project.root)
+    project = fully_validated.project
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
     made = run(["make", "cross-compile-macos", "UNIVERSAL=1"], project.crate, env={**cargo_env, "PATH": path})
     target_dir = cargo_env["CARGO_TARGET_DIR"]
