@@ -21,13 +21,21 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from cco_validate.answers import ANSWERS_FILE, absolute_source, load_answers, save_answers
-from cco_validate.checks import source_files
+from cco_validate.checks import (
+    ADOPTED_MAKEFILE,
+    MAKE_TARGETS,
+    SPECIFICATION_MK,
+    git_ignores,
+    makefile_targets,
+    source_files,
+)
 
 # The owner's crate: what app=true would have laid the skeleton over.
 CRATE_FILES = ("Cargo.toml", "build.rs", "src/main.rs")
@@ -60,6 +68,28 @@ def owned_files(project: Path, rendered: Path) -> list[str]:
     )
 
 
+def lay_decided(project: Path, first: Path, decided: Path, owned: list[str]) -> list[str]:
+    """Brings the project from the first render (`first`) to the render with the answers the
+    adoption decided (`decided`): a file the template added is rewritten or removed as the new
+    render has it, a file only the new render has is added. The owner's files are not touched.
+    Returns the files added."""
+    added = []
+    before, after = set(source_files(first)), set(source_files(decided))
+    for name in sorted((before | after) - set(owned) - {ANSWERS_FILE}):
+        path = project / name
+        ours = path.is_file() and name in before and path.read_bytes() == (first / name).read_bytes()
+        if name not in after:
+            if ours:
+                path.unlink()
+        elif name not in before and not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(decided / name, path)
+            added.append(name)
+        elif ours:
+            shutil.copy2(decided / name, path)
+    return added
+
+
 def had_files(project: Path, started: int | None) -> bool:
     """Whether the directory held anything before this copy: a git checkout, or a file older than
     the copy's start (whole seconds: a file from that same second counts as this copy's)."""
@@ -73,17 +103,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("project", type=Path)
     parser.add_argument("--template", type=Path, required=True, help="the template checkout Copier rendered")
     parser.add_argument("--started", type=int, help="when the copy started (Unix seconds)")
+    parser.add_argument(
+        "--lockfile",
+        choices=["answered", "follow"],
+        default="answered",
+        help="follow: commit_lockfile was not answered, so it follows the owner's .gitignore",
+    )
     arguments = parser.parse_args(argv)
     project = arguments.project.resolve()
     header, answers = load_answers(project)
+    crate_dir = str(answers.get("crate_dir", "cco"))
+    prefix = "" if crate_dir == "." else f"{crate_dir}/"
     owned: list[str] = []
     added: list[str] = []
+    notes: list[str] = []
     if had_files(project, arguments.started):
         with tempfile.TemporaryDirectory(prefix="cco-adopt-") as scratch:
             rendered = Path(scratch) / "render"
             render(arguments.template, answers, rendered)
             owned = owned_files(project, rendered)
             added = sorted(set(source_files(rendered)) - {ANSWERS_FILE} - set(owned))
+            # What the adoption decides, which the first render could not know: the owner's
+            # Makefile gets the specification's targets it lacks (GNUmakefile), and an ignored
+            # Cargo.lock stays ignored unless the answers said otherwise.
+            decided = {**answers, "owned_files": owned}
+            lockfile = f"{prefix}Cargo.lock"
+            if (
+                arguments.lockfile == "follow"
+                and answers.get("commit_lockfile", True)
+                and lockfile in (git_ignores(project, [lockfile]) or set())
+            ):
+                decided["commit_lockfile"] = False
+                notes.append(
+                    f"adopted: .gitignore ignores {lockfile}, so it stays uncommitted (commit_lockfile=false: the "
+                    "workflows and the Dockerfile need none); to commit it instead, remove that line from "
+                    "`.gitignore` and run `copier update --trust --defaults --data commit_lockfile=true`"
+                )
+            if owned or decided != {**answers, "owned_files": []}:
+                again = Path(scratch) / "decided"
+                render(arguments.template, decided, again)
+                added = sorted(set(added) | set(lay_decided(project, rendered, again, owned)))
+                answers = decided
+            makefile = f"{prefix}Makefile"
+            if makefile in owned:
+                lacking = [name for name in MAKE_TARGETS if name not in makefile_targets(project / makefile)]
+                if lacking:
+                    notes.append(
+                        f"adopted: {makefile} is yours and lacks {', '.join(lacking)}: `make` in {crate_dir} reads "
+                        f"{prefix}{ADOPTED_MAKEFILE} first, which runs your Makefile's targets and, for those, "
+                        f"the specification's from {prefix}{SPECIFICATION_MK}; your Makefile is not changed"
+                    )
     answers["owned_files"] = owned
     answers["_src_path"] = absolute_source(str(answers.get("_src_path", "")), arguments.template.resolve())
     save_answers(project, header, answers)
@@ -94,8 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"adopted: the template manages the {len(added)} others; `copier update` will never "
         f"overwrite, merge into or delete yours (they are listed as owned_files in {ANSWERS_FILE})"
     )
-    crate_dir = str(answers.get("crate_dir", "cco"))
-    prefix = "" if crate_dir == "." else f"{crate_dir}/"
+    for note in notes:
+        print(note)
     theirs = [prefix + name for name in CRATE_FILES if prefix + name in owned]
     if answers.get("app", True) and theirs:
         print(

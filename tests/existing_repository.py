@@ -2,8 +2,9 @@
 the template: a crate in cco/ with a hand-written manifest (22 dependencies, one of which
 compiles C: libz-sys builds zlib from source), `[[bin]]`, `[lib]`, `[package.metadata]` and
 `[build-dependencies]`, a build.rs that embeds GIT_HASH, BUILD_DATE and variables of its own,
-the owner's Makefile, install.sh, README.md and .gitignore, a configuration that is an agent
-roster in a shape of its own, and a committed Cargo.lock.
+the owner's Makefile (six of the specification's targets and two of its own), install.sh,
+README.md and a .gitignore that ignores Cargo.lock (the specification's §10), and a
+configuration that is an agent roster in a shape of its own.
 """
 
 from __future__ import annotations
@@ -176,11 +177,11 @@ fn main() {
 """
 
 MAKEFILE = """\
-# The owner's Makefile: the specification's targets, written by hand, and two of their own.
+# The owner's Makefile: six of the specification's targets, written by hand, and two of their own.
 CARGO ?= cargo
 PREFIX ?= /usr/local
 
-.PHONY: build test release install clean fmt lint check-size cross-compile-macos deploy roster
+.PHONY: build test release install clean fmt deploy roster
 
 build:
 \t$(CARGO) build
@@ -199,16 +200,6 @@ clean:
 
 fmt:
 \t$(CARGO) fmt
-
-lint:
-\t$(CARGO) clippy -- -D warnings
-
-check-size: release
-\t@ls -l target/release/cco
-
-cross-compile-macos:
-\t$(CARGO) build --release --target aarch64-apple-darwin
-\t$(CARGO) build --release --target x86_64-apple-darwin
 
 # The owner's own targets.
 deploy: release
@@ -238,8 +229,9 @@ Run `make roster` to print the roster.
 """
 
 GITIGNORE = """\
-# The owner's ignores
+# The owner's ignores: Cargo.lock too, as the specification's §10 has it.
 target/
+Cargo.lock
 *.log
 .env
 """

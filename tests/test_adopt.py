@@ -24,6 +24,7 @@ from existing_repository import DEPENDENCIES, OWNED, write_repository
 from helpers import (
     DEFAULT_ANSWERS,
     ROOT,
+    Project,
     Renders,
     answers,
     commit,
@@ -32,6 +33,7 @@ from helpers import (
     files_of,
     run,
     snapshot_template,
+    validate,
 )
 from terminal import asked_questions, drive_in_terminal
 
@@ -47,6 +49,8 @@ ADDED = {
     ".github/workflows/template-update.yml",
     ".github/scripts/template_update.py",
     "cco/Dockerfile",
+    "cco/GNUmakefile",
+    "cco/specification.mk",
     "cco/deny.toml",
     "cco/docker-compose.yml",
     "cco/.env.example",
@@ -149,8 +153,9 @@ def test_the_adopted_crate_is_validated_by_the_specification(adopted: dict[str, 
     for line in [
         "✓ config: config/orchestra-config.json (yours) is JSON (its shape is the crate's own: app is false)",
         "✓ manifest: cco/Cargo.toml (yours) parses and builds the binary cco",
-        "✓ makefile: cco/Makefile (yours) has the specification's 9 targets",
-        "✓ gitignore: git ignores cco/target/, cco/.env, not cco/Cargo.lock",
+        "✓ makefile: cco/Makefile (yours) has 6 of the specification's 9 targets; lint, check-size, "
+        "cross-compile-macos come from cco/specification.mk",
+        "✓ gitignore: git ignores cco/target/, cco/Cargo.lock, cco/.env",
         "✓ cargo build: built",
         "✓ cargo build --release: built",
         "✓ profile: the release build used the answers' profile (opt-level 3, codegen-units 1, panic abort, "
@@ -181,6 +186,26 @@ def test_the_adopted_crate_builds_with_the_answers_profile(adopted: dict[str, An
     assert list(adopted["target_dir"].glob("release/build/libz-sys-*/out/lib/libz.a")), "zlib compiled from C"
 
 
+@pytest.mark.slow
+def test_the_specifications_targets_the_owner_lacks_work_in_the_adopted_crate(adopted: dict[str, Any]) -> None:
+    """lint, check-size and cross-compile-macos, which the owner's Makefile does not have, run
+    for real through GNUmakefile (one Apple target: the crate's C dependency compiled by zig)."""
+    crate = adopted["project"] / "cco"
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])  # cargo-zigbuild, zig
+    env = {"CARGO_TARGET_DIR": str(adopted["target_dir"]), "CARGO_TERM_COLOR": "never", "PATH": path}
+    assert "✓ clippy: no warnings" in run(["make", "lint"], crate, env=env).stdout
+    sized = run(["make", "check-size"], crate, env=env).stdout
+    assert "within the 15 MB limit" in sized, sized
+    if "aarch64-apple-darwin" not in targets.installed_targets():
+        pytest.skip("no standard library for aarch64-apple-darwin (bash .ci/cross-targets builds it)")
+    if isinstance(linker := targets.linker_for("aarch64-apple-darwin"), str):
+        pytest.skip(linker)
+    made = run(["make", "cross-compile-macos", "MACOS_TARGETS=aarch64-apple-darwin"], crate, env=env)
+    assert (
+        f"✓ aarch64-apple-darwin: {adopted['target_dir']}/aarch64-apple-darwin/release/cco (macOS 11.0" in made.stdout
+    )
+
+
 # ---------------------------------------------------------------- updating an adopted repository
 
 
@@ -194,7 +219,7 @@ def release_next_version(template: Path) -> None:
     guide.write_text(text.replace(first, first + " (template 0.2.0)", 1))
     script = crate / "scripts" / "analyze-size.sh.jinja"
     script.write_text(script.read_text().replace("set -euo pipefail\n", "set -euo pipefail\n# template 0.2.0\n", 1))
-    makefile = crate / "Makefile.jinja"
+    makefile = template / "includes" / "makefile.jinja"  # the Makefile's, and specification.mk's
     makefile.write_text("# template 0.2.0\n" + makefile.read_text())
     readme = template / "template" / "README.md.jinja"
     readme.write_text("<!-- template 0.2.0 -->\n" + readme.read_text())
@@ -232,6 +257,79 @@ def test_update_changes_the_templates_files_and_none_of_the_owners(
     assert "UU cco/docs/CROSS_COMPILE.md" in status
     assert answers(repository)["owned_files"] == OWNED
     assert answers(repository)["_commit"] == "0.2.0"
+
+
+def test_a_repository_that_follows_the_specification_is_adopted_and_updated_cleanly(
+    repository: Path, template: Path, tmp_path: Path
+) -> None:
+    """The owner's Makefile has six of the specification's targets and .gitignore ignores
+    Cargo.lock: the README's command exits 0, `make` has every target (the owner's where they
+    wrote one), nothing asks for a lockfile, and the next `copier update` exits 0 as well."""
+    template = shutil.copytree(template, tmp_path / "template", symlinks=True)  # this test releases 0.2.0
+    makefile = (repository / "cco" / "Makefile").read_text()
+    result = copier_cli(*ADOPT, str(template), ".", cwd=repository, validate="quick")
+    assert (
+        "✓ makefile: cco/Makefile (yours) has 6 of the specification's 9 targets; lint, check-size, "
+        "cross-compile-macos come from cco/specification.mk (cco/GNUmakefile, which make reads first, runs it for "
+        "them)" in result.stdout
+    )
+    assert "✓ gitignore: git ignores cco/target/, cco/Cargo.lock, cco/.env" in result.stdout
+    assert (
+        "adopted: .gitignore ignores cco/Cargo.lock, so it stays uncommitted (commit_lockfile=false: the workflows "
+        "and the Dockerfile need none); to commit it instead, remove that line from `.gitignore` and run "
+        "`copier update --trust --defaults --data commit_lockfile=true`" in result.stdout
+    )
+    assert answers(repository)["commit_lockfile"] is False
+    assert "--locked" not in (repository / "cco" / "Dockerfile").read_text()
+    assert "--locked" not in (repository / ".github" / "workflows" / "build.yml").read_text()
+    assert (repository / "cco" / "Makefile").read_text() == makefile
+
+    # make reads GNUmakefile: the owner's recipe where there is one, the specification's else.
+    crate = repository / "cco"
+    assert run(["make", "-n", "build"], crate).stdout == "cargo build\n"
+    assert run(["make", "-n", "deploy"], crate).stdout.splitlines()[-1].startswith("scp target/release/cco ")
+    for target, command in [
+        ("lint", "cargo clippy --all-targets -- -D warnings"),
+        ("check-size", 'scripts/make.sh check-size "target/release/cco" 15000000 15'),
+        (
+            "cross-compile-macos",
+            "scripts/make.sh cross-compile-macos x86_64-apple-darwin=10.12 aarch64-apple-darwin=11.0",
+        ),
+    ]:
+        assert command in run(["make", "-n", target], crate).stdout, target
+    made = run(["make", "no-such-target"], crate, check=False)
+    assert made.returncode == 2 and "No rule to make target 'no-such-target'" in made.stderr
+
+    commit(repository, "Adopt the cco template")
+    release_next_version(template)
+    updated = copier_cli("update", "--trust", "--defaults", cwd=repository, validate="quick")
+    assert "✓ makefile: cco/Makefile (yours) has 6 of the specification's 9 targets" in updated.stdout
+    assert (crate / "specification.mk").read_text().startswith("# template 0.2.0\n")
+    assert (crate / "Makefile").read_text() == makefile
+    assert answers(repository)["commit_lockfile"] is False
+
+
+def test_an_answer_decides_the_lockfile_over_the_owners_gitignore(repository: Path, template: Path) -> None:
+    """--data commit_lockfile=true: the answer stands, and validation names the line that
+    contradicts it."""
+    result = copier_cli(
+        *ADOPT, "--data", "commit_lockfile=true", str(template), ".", cwd=repository, validate="quick", check=False
+    )
+    assert result.returncode == 1
+    assert answers(repository)["commit_lockfile"] is True
+    assert "✗ gitignore: cco/Cargo.lock is ignored: the answers commit it (.gitignore (yours))" in result.stdout
+    assert "stays uncommitted" not in result.stdout
+
+
+def test_without_its_gnumakefile_an_owners_makefile_lacks_the_targets(repository: Path, template: Path) -> None:
+    copier_cli(*ADOPT, str(template), ".", cwd=repository, validate="quick")
+    (repository / "cco" / "GNUmakefile").unlink()
+    result = validate(Project(root=repository, answers=answers(repository)), "quick")
+    assert result.returncode == 1
+    assert (
+        "✗ makefile: cco/Makefile (yours) lacks the specification's targets lint, check-size, cross-compile-macos: "
+        "add them" in result.stdout
+    )
 
 
 def test_recopy_replaces_the_templates_files_and_none_of_the_owners(repository: Path, template: Path) -> None:
@@ -297,14 +395,20 @@ def test_validation_lists_what_the_owners_files_lack(
 ) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     makefile = repository / "cco" / "Makefile"
-    makefile.write_text(makefile.read_text().replace("check-size: release", "size: release"))
+    # A recipe indented with spaces: make cannot read the file (the specification's targets it
+    # lacks would come from specification.mk, so a missing target is no longer a defect).
+    makefile.write_text(makefile.read_text().replace("\t$(CARGO) fmt", "    $(CARGO) fmt"))
+    line = next(
+        number for number, text in enumerate(makefile.read_text().splitlines(), 1) if "    $(CARGO) fmt" in text
+    )
     (repository / ".gitignore").write_text("*.log\n")
     (repository / ".github" / "workflows").mkdir(parents=True)
     (repository / ".github" / "workflows" / "build.yml").write_text(OWNERS_WORKFLOW)
-    commit(repository, "A Makefile without check-size, target/ not ignored, a CI without the audit")
+    commit(repository, "A Makefile make cannot read, target/ not ignored, a CI without the audit")
     result = copier_cli(*ADOPT, str(template), ".", cwd=repository, validate="quick", check=False)
     assert result.returncode != 0
-    assert "✗ makefile: cco/Makefile (yours) lacks the specification's targets check-size: add them" in result.stdout
+    unreadable = f"✗ makefile: cco/Makefile (yours): make cannot read it: Makefile:{line}: *** missing separator"
+    assert unreadable in result.stdout
     assert "✗ gitignore: cco/target/ is not ignored; cco/.env is not ignored (.gitignore (yours))" in result.stdout
     assert (
         "✗ workflow: .github/workflows/build.yml (yours) runs no cargo audit: the specification's CI does"
@@ -317,7 +421,7 @@ def test_validation_lists_what_the_owners_files_lack(
     environment = {name: value for name, value in os.environ.items() if name != "CCO_VALIDATE"}
     again = subprocess.run(rerun, shell=True, cwd=Path.home(), env=environment, capture_output=True, text=True)
     assert again.returncode == 1
-    assert "✗ makefile: cco/Makefile (yours) lacks the specification's targets check-size" in again.stdout
+    assert unreadable in again.stdout
 
 
 def test_the_templates_own_files_pass_the_checks_an_owners_files_get(renders: Renders) -> None:

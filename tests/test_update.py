@@ -44,7 +44,7 @@ NEW_QUESTION = "log_level:\n  type: str\n  help: The log level cco starts with\n
 
 def release_next_version(template: Path, migrations: str = "") -> None:
     """Version 0.2.0: a new Makefile line, a changed README title, a new question, and any migrations."""
-    makefile = template / "template" / "{{ crate_dir }}" / "Makefile.jinja"
+    makefile = template / "includes" / "makefile.jinja"  # the Makefile's body
     text = makefile.read_text()
     makefile.write_text(text.replace(".DEFAULT_GOAL := build\n", NEW_MAKEFILE_LINE + ".DEFAULT_GOAL := build\n"))
     readme = template / "template" / "README.md.jinja"

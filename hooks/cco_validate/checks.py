@@ -37,6 +37,10 @@ UPDATE_SCRIPT = ".github/scripts/template_update.py"
 TROUBLESHOOTING = "docs/TROUBLESHOOTING.md"
 CARGO_CONFIG = ".cargo/config.toml"
 SCRIPTS = ["install.sh", "scripts/analyze-size.sh", "scripts/check-merge.sh", "scripts/make.sh", "scripts/release.sh"]
+# In the crate of a repository whose Makefile is the owner's: make reads GNUmakefile first, and
+# it runs the owner's Makefile, or specification.mk (the template's) for a target that lacks.
+ADOPTED_MAKEFILE = "GNUmakefile"
+SPECIFICATION_MK = "specification.mk"
 # The Makefile targets the specification asks for (§3).
 MAKE_TARGETS = ["build", "test", "release", "install", "clean", "fmt", "lint", "check-size", "cross-compile-macos"]
 # Text that Jinja leaves behind when a template was not rendered. `${{ ... }}` is GitHub's.
@@ -163,6 +167,9 @@ def expected_files(answers: dict[str, Any]) -> set[str]:
             "tests/cli.rs",
         ]
         root.add(CONFIG)
+    if f"{prefix}Makefile" in (answers.get("owned_files") or []):
+        # The owner's Makefile, and the specification's targets it lacks (check_makefile).
+        crate += [ADOPTED_MAKEFILE, SPECIFICATION_MK]
     if answers.get("docker", True):
         crate.append("Dockerfile")
         root.add(".dockerignore")
@@ -269,6 +276,19 @@ def check_conflicts(project: Project) -> Iterable[Result]:
         yield passed("conflicts", "no conflict markers or .rej files left by a merge")
 
 
+def makefile_error(makefile: Path) -> str | None:
+    """make's own words where it cannot read the Makefile (a missing separator, an include that
+    is not there), or None; None without make, which cannot tell."""
+    make = shutil.which("make")
+    if make is None:
+        return None
+    read = subprocess.run(
+        [make, "-pRrq", "-f", makefile.name, ":"], cwd=makefile.parent, capture_output=True, text=True, check=False
+    )
+    fatal = [line for line in read.stderr.splitlines() if "***" in line and "target ':'" not in line]
+    return fatal[0].strip() if fatal else None
+
+
 def makefile_targets(makefile: Path) -> set[str]:
     """The targets a Makefile defines, with a recipe or prerequisites: from make's own database
     where make is installed (includes and generated rules count), else from the file's rule lines.
@@ -319,12 +339,26 @@ def check_owned_workflow(project: Project) -> Iterable[Result]:
 
 
 def check_makefile(project: Project) -> Iterable[Result]:
+    """The specification's targets, from the Makefile; for an owner's Makefile, from it or, for
+    those it lacks, from the template's specification.mk, which the template's GNUmakefile (read
+    by make before Makefile) runs: what `make TARGET` does in the crate."""
     name = project.relative("Makefile")
     makefile = project.root / name
     if not makefile.is_file():
         yield skipped("makefile", f"{name} is not there")
         return
-    lacking = [target for target in MAKE_TARGETS if target not in makefile_targets(makefile)]
+    if error := makefile_error(makefile):
+        yield failed("makefile", f"{project.whose(name)}: make cannot read it: {error}")
+        return
+    own = makefile_targets(makefile)
+    lacking = [target for target in MAKE_TARGETS if target not in own]
+    entry, specification = project.root / project.relative(ADOPTED_MAKEFILE), project.relative(SPECIFICATION_MK)
+    given: list[str] = []  # the targets specification.mk gives the owner's Makefile
+    ours = project.relative(ADOPTED_MAKEFILE) not in project.owned  # an owner's GNUmakefile runs what it says
+    if lacking and name in project.owned and ours and entry.is_file() and (project.root / specification).is_file():
+        given = [target for target in lacking if target in makefile_targets(project.root / specification)]
+        lacking = [target for target in lacking if target not in given]
+        makefile = entry
     if lacking:
         yield failed(
             "makefile", f"{project.whose(name)} lacks the specification's targets {', '.join(lacking)}: add them"
@@ -346,6 +380,13 @@ def check_makefile(project: Project) -> Iterable[Result]:
             runs = " and ".join(f"`make {target}`" for target in targets) + (" runs" if len(targets) == 1 else " run")
             problems.append(f"{script} is not there{how}, and {runs} it")
         yield failed("makefile", f"{project.whose(name)}: {'; '.join(problems)}")
+    elif given:
+        yield passed(
+            "makefile",
+            f"{project.whose(name)} has {len(MAKE_TARGETS) - len(given)} of the specification's "
+            f"{len(MAKE_TARGETS)} targets; {', '.join(given)} come from {specification} "
+            f"({project.relative(ADOPTED_MAKEFILE)}, which make reads first, runs it for them)",
+        )
     else:
         yield passed("makefile", f"{project.whose(name)} has the specification's {len(MAKE_TARGETS)} targets")
 
@@ -367,36 +408,44 @@ def missing_scripts(makefile: Path, target: str) -> list[str]:
     return [script for script in found if not (makefile.parent / script).is_file()]
 
 
-def check_gitignore(project: Project) -> Iterable[Result]:
-    """Asks git what the repository's .gitignore files ignore, in a scratch repository, so that
-    neither the user's global excludes nor files already tracked change the answer."""
+def git_ignores(root: Path, paths: Iterable[str]) -> set[str] | None:
+    """Which of `paths` (relative to `root`) the repository's .gitignore files ignore, or None
+    without git. Asked in a scratch repository, so that neither the user's global excludes nor
+    files already tracked change the answer."""
     git = shutil.which("git")
     if git is None:
-        yield skipped("gitignore", "git is not installed")
-        return
-    lockfile = project.relative("Cargo.lock")
-    # target/ is probed with a file inside it: an ignore pattern may name the folder only.
-    wanted = {project.relative("target/x"): True, lockfile: not project.answers.get("commit_lockfile", True)}
-    if project.answers.get("docker", True) and project.answers.get("compose", True):
-        wanted[project.relative(".env")] = True
+        return None
+    paths = list(paths)
     with tempfile.TemporaryDirectory(prefix="cco-gitignore-") as scratch:
-        for name in source_files(project.root):
+        for name in source_files(root):
             if Path(name).name == ".gitignore":
                 (Path(scratch) / name).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(project.root / name, Path(scratch) / name)
-        for path in wanted:  # real files and folders: `target/` matches folders only
+                shutil.copyfile(root / name, Path(scratch) / name)
+        for path in paths:  # real files and folders: `target/` matches folders only
             (Path(scratch) / path).parent.mkdir(parents=True, exist_ok=True)
             (Path(scratch) / path).touch()
         subprocess.run([git, "init", "-q", scratch], capture_output=True, check=False)
         answer = subprocess.run(
             [git, "-c", "core.excludesFile=", "check-ignore", "--no-index", "--stdin"],
             cwd=scratch,
-            input="\n".join(wanted),
+            input="\n".join(paths),
             capture_output=True,
             text=True,
             check=False,
         )
-    ignored = set(answer.stdout.split())
+    return set(answer.stdout.split())
+
+
+def check_gitignore(project: Project) -> Iterable[Result]:
+    lockfile = project.relative("Cargo.lock")
+    # target/ is probed with a file inside it: an ignore pattern may name the folder only.
+    wanted = {project.relative("target/x"): True, lockfile: not project.answers.get("commit_lockfile", True)}
+    if project.answers.get("docker", True) and project.answers.get("compose", True):
+        wanted[project.relative(".env")] = True
+    ignored = git_ignores(project.root, wanted)
+    if ignored is None:
+        yield skipped("gitignore", "git is not installed")
+        return
     wrong = [path for path, ignore in wanted.items() if (path in ignored) != ignore]
     if wrong:
         problems = [
