@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from cco_validate.answers import ANSWERS_FILE, absolute_source, load_answers, save_answers
+from cco_validate.answers import ANSWERS_FILE, absolute_source, answer, in_crate, load_answers, save_answers
 from cco_validate.checks import (
     ADOPTED_MAKEFILE,
     MAKE_TARGETS,
@@ -112,8 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     project = arguments.project.resolve()
     header, answers = load_answers(project)
-    crate_dir = str(answers.get("crate_dir", "cco"))
-    prefix = "" if crate_dir == "." else f"{crate_dir}/"
+    crate_dir = str(answer(answers, "crate_dir"))
     owned: list[str] = []
     added: list[str] = []
     notes: list[str] = []
@@ -127,10 +126,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Makefile gets the specification's targets it lacks (GNUmakefile), and an ignored
             # Cargo.lock stays ignored unless the answers said otherwise.
             decided = {**answers, "owned_files": owned}
-            lockfile = f"{prefix}Cargo.lock"
+            lockfile = in_crate(answers, "Cargo.lock")
             if (
                 arguments.lockfile == "follow"
-                and answers.get("commit_lockfile", True)
+                and answer(answers, "commit_lockfile")
                 and lockfile in (git_ignores(project, [lockfile]) or set())
             ):
                 decided["commit_lockfile"] = False
@@ -144,14 +143,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 render(arguments.template, decided, again)
                 added = sorted(set(added) | set(lay_decided(project, rendered, again, owned)))
                 answers = decided
-            makefile = f"{prefix}Makefile"
+            makefile = in_crate(answers, "Makefile")
             if makefile in owned:
                 lacking = [name for name in MAKE_TARGETS if name not in makefile_targets(project / makefile)]
                 if lacking:
                     notes.append(
                         f"adopted: {makefile} is yours and lacks {', '.join(lacking)}: `make` in {crate_dir} reads "
-                        f"{prefix}{ADOPTED_MAKEFILE} first, which runs your Makefile's targets and, for those, "
-                        f"the specification's from {prefix}{SPECIFICATION_MK}; your Makefile is not changed"
+                        f"{in_crate(answers, ADOPTED_MAKEFILE)} first, which runs your Makefile's targets and, for "
+                        f"those, the specification's from {in_crate(answers, SPECIFICATION_MK)}; your Makefile is "
+                        "not changed"
                     )
     answers["owned_files"] = owned
     answers["_src_path"] = absolute_source(str(answers.get("_src_path", "")), arguments.template.resolve())
@@ -165,8 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for note in notes:
         print(note)
-    theirs = [prefix + name for name in CRATE_FILES if prefix + name in owned]
-    if answers.get("app", True) and theirs:
+    theirs = [in_crate(answers, name) for name in CRATE_FILES if in_crate(answers, name) in owned]
+    if answer(answers, "app") and theirs:
         print(
             f"✗ app: {', '.join(theirs)} were already here: app=true lays the application skeleton over a "
             "crate of its own, so yours was kept as it was and not built on. The template added: "

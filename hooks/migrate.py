@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from cco_validate.answers import ANSWERS_FILE, load_answers, save_answers, state_dir
+from cco_validate.answers import ANSWERS_FILE, answer, load_answers, save_answers, state_dir
 
 
 def parse_value(text: str) -> Any:
@@ -169,7 +169,7 @@ def guard(project: Path, stage: str) -> list[str]:
             )
         listed = git(project, "ls-files", "-z").stdout.split("\0")
         rendered_files = [path.relative_to(rendered).as_posix() for path in rendered.rglob("*") if path.is_file()]
-        crate_dir = str(load_answers(project)[1].get("crate_dir", "."))
+        crate_dir = str(answer(load_answers(project)[1], "crate_dir"))
         facts = {"tracked": [n for n in listed if n], "base": rendered_files, "crate_dir": crate_dir}
         record.write_text(json.dumps(facts))
         return []
@@ -179,7 +179,7 @@ def guard(project: Path, stage: str) -> list[str]:
     record.unlink()
     carried = set(carried_over(project).read_text().split()) if carried_over(project).is_file() else set()
     carried_over(project).unlink(missing_ok=True)
-    old_dir, new_dir = facts["crate_dir"], str(load_answers(project)[1].get("crate_dir", "."))
+    old_dir, new_dir = facts["crate_dir"], str(answer(load_answers(project)[1], "crate_dir"))
     tracked = set(facts["tracked"])
 
     def moved(path: str) -> str | None:
@@ -278,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         # Before an update Copier renders migrations without the answers, so paths name the
         # crate's folder as {crate_dir}, taken here from the answers file.
-        crate_dir = str(load_answers(project)[1].get("crate_dir", "."))
+        crate_dir = str(answer(load_answers(project)[1], "crate_dir"))
         old, new = (path.replace("{crate_dir}", crate_dir) for path in (arguments.old, arguments.new))
         message = move_file(project, os.path.normpath(old), os.path.normpath(new), arguments.stage)
     print(f"migration: {message}")

@@ -4,8 +4,10 @@ migrations keep what they hand on (to the next stage, and to the validation afte
 
 from __future__ import annotations
 
+import functools
 import re
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,37 @@ import yaml
 ANSWERS_FILE = ".copier-answers.yml"
 # A template source that is not a local path: a URL, scp-like git, or Copier's gh:/gl: prefixes.
 REMOTE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|[\w.-]+@[\w.-]+:|gh:|gl:)")
+
+
+# The template's questions: the hooks run from the template's checkout, beside it.
+COPIER_YML = Path(__file__).resolve().parents[2] / "copier.yml"
+
+
+@functools.cache
+def defaults() -> dict[str, Any]:
+    """Each question's default as copier.yml writes it, where that is a value and not Jinja: the
+    one source of the defaults the hooks fill a missing answer with (an answers file of an older
+    template version lacks the newer questions)."""
+    questions = yaml.safe_load(COPIER_YML.read_text()) or {}
+    return {
+        name: spec["default"]
+        for name, spec in questions.items()
+        if not name.startswith("_")
+        and isinstance(spec, dict)
+        and "default" in spec
+        and not (isinstance(spec["default"], str) and ("{{" in spec["default"] or "{%" in spec["default"]))
+    }
+
+
+def answer(answers: Mapping[str, Any], name: str) -> Any:
+    """The answer to `name`, or copier.yml's default where the answers lack it."""
+    return answers[name] if name in answers else defaults()[name]
+
+
+def in_crate(answers: Mapping[str, Any], path: str) -> str:
+    """A path in the crate's folder as a path from the repository root (crate_dir "." is the root)."""
+    crate_dir = str(answer(answers, "crate_dir"))
+    return path if crate_dir == "." else f"{crate_dir}/{path}"
 
 
 def load_answers(project: Path) -> tuple[str, dict[str, Any]]:

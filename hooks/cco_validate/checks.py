@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import yaml
 
-from .answers import ANSWERS_FILE, removed_by_update
+from .answers import ANSWERS_FILE, answer, in_crate, removed_by_update
 
 Status = Literal["passed", "failed", "skipped"]
 CONFIG = "config/orchestra-config.json"
@@ -90,9 +90,13 @@ class Project:
         answers = yaml.safe_load(answers_path.read_text()) or {}
         return cls(root=root.resolve(), answers=answers, updated=updated)
 
+    def answer(self, name: str) -> Any:
+        """The answer to `name`, or copier.yml's default where the answers file lacks it."""
+        return answer(self.answers, name)
+
     @property
     def crate_dir(self) -> str:
-        return str(self.answers.get("crate_dir", "cco"))
+        return str(self.answer("crate_dir"))
 
     @property
     def crate(self) -> Path:
@@ -100,12 +104,12 @@ class Project:
 
     @property
     def name(self) -> str:
-        return str(self.answers.get("crate_name", "cco"))
+        return str(self.answers.get("crate_name") or self.answer("project_name"))  # copier.yml derives it
 
     @property
     def app(self) -> bool:
         """True when the template wrote the application; false when it adopted an existing crate."""
-        return bool(self.answers.get("app", True))
+        return bool(self.answer("app"))
 
     @property
     def owned(self) -> frozenset[str]:
@@ -124,14 +128,12 @@ class Project:
 
     def relative(self, path: str) -> str:
         """A crate file's path from the repository root, as a user reads it."""
-        return path if self.crate_dir == "." else f"{self.crate_dir}/{path}"
+        return in_crate(self.answers, path)
 
 
 def expected_files(answers: dict[str, Any]) -> set[str]:
     """Every file the template renders for these answers, from the repository root (files the
     owner already had are among them: the template keeps theirs instead of rendering its own)."""
-    crate_dir = str(answers.get("crate_dir", "cco"))
-    prefix = "" if crate_dir == "." else f"{crate_dir}/"
     crate = [
         "Makefile",
         "deny.toml",
@@ -144,14 +146,14 @@ def expected_files(answers: dict[str, Any]) -> set[str]:
         "scripts/make.sh",
     ]
     root = {ANSWERS_FILE, ".gitignore", "README.md", WORKFLOW}
-    if answers.get("release", True):
+    if answer(answers, "release"):
         crate += ["scripts/release.sh", "docs/RELEASING.md"]
         root.add(RELEASE_WORKFLOW)
-    if answers.get("dependabot", True):
+    if answer(answers, "dependabot"):
         root.add(DEPENDABOT)
-    if answers.get("template_updates", True):
+    if answer(answers, "template_updates"):
         root |= {UPDATE_WORKFLOW, UPDATE_SCRIPT}
-    if not answers.get("app", True):
+    if not answer(answers, "app"):
         # An adopted crate: its Cargo.toml and build.rs are the owner's; the profile goes here.
         root.add(CARGO_CONFIG)
     else:
@@ -167,15 +169,15 @@ def expected_files(answers: dict[str, Any]) -> set[str]:
             "tests/cli.rs",
         ]
         root.add(CONFIG)
-    if f"{prefix}Makefile" in (answers.get("owned_files") or []):
+    if in_crate(answers, "Makefile") in (answers.get("owned_files") or []):
         # The owner's Makefile, and the specification's targets it lacks (check_makefile).
         crate += [ADOPTED_MAKEFILE, SPECIFICATION_MK]
-    if answers.get("docker", True):
+    if answer(answers, "docker"):
         crate.append("Dockerfile")
         root.add(".dockerignore")
-        if answers.get("compose", True):
+        if answer(answers, "compose"):
             crate += ["docker-compose.yml", ".env.example", "project/.gitignore"]
-    return root | {prefix + name for name in crate}
+    return root | {in_crate(answers, name) for name in crate}
 
 
 # ---------------------------------------------------------------- quick checks
@@ -439,8 +441,8 @@ def git_ignores(root: Path, paths: Iterable[str]) -> set[str] | None:
 def check_gitignore(project: Project) -> Iterable[Result]:
     lockfile = project.relative("Cargo.lock")
     # target/ is probed with a file inside it: an ignore pattern may name the folder only.
-    wanted = {project.relative("target/x"): True, lockfile: not project.answers.get("commit_lockfile", True)}
-    if project.answers.get("docker", True) and project.answers.get("compose", True):
+    wanted = {project.relative("target/x"): True, lockfile: not project.answer("commit_lockfile")}
+    if project.answer("docker") and project.answer("compose"):
         wanted[project.relative(".env")] = True
     ignored = git_ignores(project.root, wanted)
     if ignored is None:
@@ -610,7 +612,7 @@ def check_matrix(project: Project) -> Iterable[Result]:
     except (KeyError, TypeError, yaml.YAMLError):
         yield failed("matrix", f"{WORKFLOW}: jobs.build.strategy.matrix.include lists no targets")
         return
-    chosen = list(project.answers.get("build_targets", []))
+    chosen = list(project.answer("build_targets"))
     if matrix != chosen:
         yield failed("matrix", f"{WORKFLOW}: the build matrix is {matrix}, the answers choose {chosen}")
     else:
@@ -751,7 +753,7 @@ def check_lockfile(project: Project, build: Build) -> Result:
 
 def lockfile_written(project: Project) -> Result:
     name = project.relative("Cargo.lock")
-    if project.answers.get("commit_lockfile", True):
+    if project.answer("commit_lockfile"):
         return passed("lockfile", f"{name} written by the build above, with what it resolved: commit it")
     return passed("lockfile", f"{name} written by the build above (ignored: commit_lockfile is false)")
 
@@ -777,13 +779,13 @@ def check_builds(project: Project, build: Build, keep_in: Path) -> Generator[Res
 
 def wanted_profile(answers: dict[str, Any]) -> dict[str, str | None]:
     """The rustc flags the answers' release profile makes cargo pass (None: the flag is absent)."""
-    opt_level = str(answers.get("opt_level", "3"))
+    opt_level = str(answer(answers, "opt_level"))
     return {
         "opt-level": None if opt_level == "0" else opt_level,
-        "codegen-units": str(answers.get("codegen_units", 1)),
-        "panic": "abort" if answers.get("panic", "abort") == "abort" else None,
-        "lto": {"fat": "fat", "thin": "thin"}.get(str(answers.get("lto", "fat"))),
-        "strip": "symbols" if answers.get("strip", True) else None,
+        "codegen-units": str(answer(answers, "codegen_units")),
+        "panic": "abort" if answer(answers, "panic") == "abort" else None,
+        "lto": {"fat": "fat", "thin": "thin"}.get(str(answer(answers, "lto"))),
+        "strip": "symbols" if answer(answers, "strip") else None,
     }
 
 
@@ -833,12 +835,12 @@ def check_binary(project: Project, binary: Path | None, git_hash: str | None) ->
             yield skipped(check, "no release binary: the release build did not succeed above")
         return
 
-    limit = float(project.answers.get("size_limit_mb", 15))
+    limit = float(project.answer("size_limit_mb"))
     size = binary.stat().st_size
     detail = f"{size / 1e6:.2f} MB ({size} bytes), limit {limit:g} MB"
     yield passed("size", detail) if size <= limit * 1e6 else failed("size", f"release binary is {detail}")
 
-    if not project.answers.get("strip", True):
+    if not project.answer("strip"):
         yield skipped("symbols", "strip is false in the answers: the release binary keeps its symbols")
     elif shutil.which("nm") is None:
         yield skipped("symbols", "nm is not installed (binutils)")
@@ -866,9 +868,9 @@ def highest_glibc(dynamic_symbols: str) -> tuple[int, int] | None:
 def glibc_result(project: Project, binary: Path) -> Result:
     """The release binary runs on the image's Debian release: it needs no newer glibc than that
     release's (a binary built against a newer one dies at start: version `GLIBC_2.xx' not found)."""
-    if not project.answers.get("docker", True):
+    if not project.answer("docker"):
         return skipped("glibc", "docker is false: no image to run the binary in")
-    release = str(project.answers.get("debian_release", "trixie"))
+    release = str(project.answer("debian_release"))
     if shutil.which("objdump") is None:
         return skipped("glibc", "objdump is not installed (binutils)")
     listed = subprocess.run(["objdump", "-T", str(binary)], capture_output=True, text=True, check=False).stdout

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import binaries
+from .answers import answer
 from .checks import Build, Project, Result, cargo_error, environment_problem, failed, find_tool, passed, skipped
 
 APPLE = ("x86_64-apple-darwin", "aarch64-apple-darwin")
@@ -76,7 +77,7 @@ def same_version(first: str | None, second: str) -> bool:
 def deployment_target(answers: dict[str, Any], target: str) -> str:
     """MACOSX_DEPLOYMENT_TARGET for an Apple target: the answer, or Rust's floor where higher
     (the same rule as copier.yml's `macos_min_of`, which the Makefile and workflows use)."""
-    wanted = str(answers.get("macos_deployment_target", "10.12"))
+    wanted = str(answer(answers, "macos_deployment_target"))
     floor = MACOS_FLOOR[target]
     return wanted if version_tuple(wanted) >= version_tuple(floor) else floor
 
@@ -121,7 +122,7 @@ def check_cross_targets(
 ) -> Iterable[Result]:
     host = host_target()
     installed = installed_targets()
-    for target in project.answers.get("build_targets", []):
+    for target in project.answer("build_targets"):
         check = f"target {target}"
         if target == host:
             if not built:
@@ -216,12 +217,12 @@ def inspect(project: Project, target: str, binary: Path, commit: str) -> tuple[l
             facts.append("static")
         else:
             problems.append(f"is not static: needs {executable.interpreter} and {', '.join(executable.libraries)}")
-    if project.answers.get("strip", True):
+    if project.answer("strip"):
         if executable.strippable_symbols:
             problems.append(f"keeps {executable.strippable_symbols} symbols (strip is true)")
         else:
             facts.append("no symbols")
-    limit = float(project.answers.get("size_limit_mb", 15))
+    limit = float(project.answer("size_limit_mb"))
     size = binary.stat().st_size
     if size > limit * 1e6:
         problems.append(f"is {size / 1e6:.2f} MB, above the {limit:g} MB limit")
