@@ -19,10 +19,12 @@ bin=${BIN:?BIN must name the binary}
 cargo=${CARGO:-cargo}
 target_dir=${TARGET_DIR:-target}
 
+# ok MESSAGE: the work is done. fail MESSAGE [STATUS]: says what stopped it and exits (1
+# unless STATUS says), with make's ✗ instead of the other scripts' "error:".
 ok() { echo "✓ $*"; }
 fail() {
-  echo "✗ $*" >&2
-  exit 1
+  echo "✗ $1" >&2
+  exit "${2:-1}"
 }
 
 install_binary() {
