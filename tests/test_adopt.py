@@ -448,6 +448,8 @@ def test_adopting_interactively_asks_the_questions_and_nothing_else(
         {"CCO_VALIDATE": "quick", "TERM": "xterm", "COLUMNS": "200"},
     )
     assert status == 0, shown
+    # The lockfile question's default at a prompt is no choice: the .gitignore decides.
+    assert answers(repository)["commit_lockfile"] is False
     questions = {name for name, details in copier_yml.items() if isinstance(details, dict) and "help" in details}
     assert asked_questions(shown, copier_yml) == questions - {"app", "owned_files"}, "each question but those"
     assert "Overwrite" not in shown, "no file of the owner's is offered for overwriting"
