@@ -11,6 +11,7 @@ under act in test_act.py, as do the CI's audit, build and minimum-Rust jobs.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import gzip
@@ -172,19 +173,28 @@ def release(
     server = tmp_path_factory.mktemp("releases")
     for part in (f"acme/cco/releases/download/{TAG}", "acme/cco/releases/latest/download"):
         shutil.copytree(dist, server / part)
-    handler = functools.partial(QuietHandler, directory=str(server))
     certificate, served = make_certificate(tmp_path_factory.mktemp("tls"))
+    with serving(functools.partial(QuietHandler, directory=str(server)), served, port):
+        yield Release(project=project, target=target, dist=dist, server=server, url=url, certificate=certificate,
+                      signer=signer, notes=(runner / "notes.md").read_text())  # fmt: skip
+
+
+@contextlib.contextmanager
+def serving(handler: Any, certificate: Path | None = None, port: int = 0) -> Iterator[str]:
+    """`handler` on `port` (default: a free one) of 127.0.0.1, over TLS with `certificate` (a
+    chain with its key) when given; yields the server's URL and stops it afterwards."""
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    tls.load_cert_chain(served)
-    httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
+    if certificate is not None:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(certificate)
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        yield Release(project=project, target=target, dist=dist, server=server, url=url, certificate=certificate,
-                      signer=signer, notes=(runner / "notes.md").read_text())  # fmt: skip
+        yield f"{'https' if certificate else 'http'}://127.0.0.1:{httpd.server_address[1]}"
     finally:
         httpd.shutdown()
+        thread.join()
 
 
 def deb_name(target: str) -> str:
@@ -444,12 +454,13 @@ def test_the_deb_describes_the_crate_and_is_signed_like_the_archives(release: Re
 
 
 def install(
-    release: Release, prefix: Path, *arguments: str, cwd: Path | None = None
+    release: Release, prefix: Path, *arguments: str, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return run(
         [str(release.project.crate / "install.sh"), "--prefix", str(prefix), *arguments],
         cwd or release.project.root,
-        env=release.trusting(RELEASES_URL=f"{release.url}/releases", PATH="/usr/bin:/bin"),  # no cargo on PATH
+        # no cargo on PATH
+        env=release.trusting(**{"RELEASES_URL": f"{release.url}/releases", "PATH": "/usr/bin:/bin", **(env or {})}),
         check=False,
     )
 
@@ -604,6 +615,43 @@ def test_install_sh_says_when_the_release_has_no_archive_for_this_machine(releas
         and "is there a release v9.9.9? (nothing was installed)" in missing.stderr
     )
     assert not (tmp_path / "prefix").exists()
+
+
+def test_install_sh_downloads_over_https_only_and_refuses_a_redirect_to_http(release: Release, tmp_path: Path) -> None:
+    """The same release over plain HTTP is refused before any request; over HTTPS with a
+    redirect to HTTP (what a changed mirror could send), curl refuses to follow it."""
+    requested: list[str] = []
+
+    class Recording(QuietHandler):
+        def do_GET(self) -> None:
+            requested.append(self.path)
+            super().do_GET()
+
+    (tmp_path / "tls").mkdir()
+    authority, chain = make_certificate(tmp_path / "tls")
+    with serving(functools.partial(Recording, directory=str(release.server))) as plain:
+        result = install(release, tmp_path / "prefix", "--download", env={"RELEASES_URL": f"{plain}/acme/cco/releases"})
+        assert result.returncode == 1
+        assert (
+            f"error: releases are downloaded over https only, and {plain}/acme/cco/releases is not https:// "
+            "(RELEASES_URL?); nothing was installed" in result.stderr
+        )
+        assert requested == [] and not (tmp_path / "prefix").exists()
+
+        class Redirecting(QuietHandler):
+            def do_GET(self) -> None:
+                self.send_response(302)
+                self.send_header("Location", f"{plain}{self.path}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        with serving(Redirecting, chain) as redirecting:
+            env = {"RELEASES_URL": f"{redirecting}/acme/cco/releases", "CURL_CA_BUNDLE": str(authority)}
+            result = install(release, tmp_path / "prefix", "--download", env=env)
+        assert result.returncode == 1
+        assert 'curl: (1) Protocol "http"' in result.stderr, result.stderr
+        assert "could not download" in result.stderr and "(nothing was installed)" in result.stderr
+        assert requested == [] and not (tmp_path / "prefix").exists()
 
 
 # ---------------------------------------------------------------- cargo-binstall and Homebrew
