@@ -1,7 +1,7 @@
 """The generated docs/TROUBLESHOOTING.md has an entry for every ✗ the build system can print:
-each check validation runs (the names are read from the hooks' source, so a new check without
-an entry fails here), each ✗ of the Makefile and of scripts/make.sh. That validation's ✗ lines
-link their entries is tested with each failure in test_hooks.py.
+each check validation runs (`checks.CHECKS`: a result of a check not listed there is an error,
+so a new check without an entry fails here), each ✗ of the Makefile and of scripts/make.sh.
+That validation's ✗ lines link their entries is tested with each failure in test_hooks.py.
 """
 
 from __future__ import annotations
@@ -9,27 +9,22 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from cco_validate import checks
-from helpers import ROOT, Renders
-
-CHECKS_SOURCE = (ROOT / "hooks" / "cco_validate" / "checks.py").read_text()
-
-
-def check_names() -> set[str]:
-    """Every check name a ✗ line can carry."""
-    literal = set(re.findall(r'(?:failed|passed|skipped)\(\s*"([^"]+)"', CHECKS_SOURCE))
-    linters = set(re.findall(r'lint\(project, "([a-z]+)"', CHECKS_SOURCE))
-    builds = set(re.findall(r'\("(cargo build[^"]*)", \[', CHECKS_SOURCE))
-    targets = {"target x86_64-apple-darwin"} if 'check = f"target {target}"' in CHECKS_SOURCE else set()
-    return literal | linters | builds | targets
+from helpers import Renders
 
 
 def test_every_validation_check_has_an_entry(renders: Renders) -> None:
     guide = (renders().crate / checks.TROUBLESHOOTING).read_text()
-    names = check_names()
-    assert {"structure", "conflicts", "shellcheck", "cargo build --release", "glibc"} <= names
-    for name in sorted(names):
+    for name in checks.CHECKS:  # a Result of a check not listed there is an error
         assert f'<a id="{checks.anchor(name)}"></a>' in guide, f"no entry for ✗ {name}"
+
+
+def test_a_check_that_is_not_listed_is_an_error() -> None:
+    with pytest.raises(ValueError, match="'no-such-check' is not a check of CHECKS"):
+        checks.failed("no-such-check", "what it found")
+    assert checks.passed("target aarch64-apple-darwin", "built").check == "target aarch64-apple-darwin"
 
 
 def fixed_text(message: str) -> str:

@@ -53,6 +53,40 @@ class Result:
     status: Status
     detail: str
 
+    def __post_init__(self) -> None:
+        if ("target" if self.check.startswith("target ") else self.check) not in CHECKS:
+            raise ValueError(f"{self.check!r} is not a check of CHECKS (docs/UPDATING.md, 'Add a check')")
+
+
+# Every check validation runs, by the name its lines carry (`target TRIPLE` for each target):
+# the generated docs/TROUBLESHOOTING.md has an entry for each (tests/test_troubleshooting.py).
+CHECKS = (
+    "structure",
+    "executable",
+    "rendered",
+    "conflicts",
+    "manifest",
+    "config",
+    "ports",
+    "yaml",
+    "matrix",
+    "workflow",
+    "makefile",
+    "gitignore",
+    "shellcheck",
+    "hadolint",
+    "actionlint",
+    "lockfile",
+    "cargo build",
+    "cargo build --release",
+    "profile",
+    "size",
+    "symbols",
+    "version",
+    "glibc",
+    "target",
+)
+
 
 def anchor(check: str) -> str:
     """The check's entry in docs/TROUBLESHOOTING.md: `target x86_64-...` is `target`,
