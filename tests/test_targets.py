@@ -317,7 +317,10 @@ def test_make_cross_compile_macos_on_linux_builds_both_and_one_universal_binary(
     require(*targets.APPLE)
     project = fully_validated.project
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
-    made = run(["make", "cross-compile-macos", "UNIVERSAL=1"], project.crate, env={**cargo_env, "PATH": path})
+    # Validation's cache (tests/helpers.py's validate): cargo-zigbuild keeps its linker wrapper
+    # there, and cargo rebuilds a binary whose linker's path changed.
+    env = {**cargo_env, "PATH": path, "XDG_CACHE_HOME": str(project.root.parent / "cache")}
+    made = run(["make", "cross-compile-macos", "UNIVERSAL=1"], project.crate, env=env)
     target_dir = cargo_env["CARGO_TARGET_DIR"]
     assert (
         f"✓ x86_64-apple-darwin: {target_dir}/x86_64-apple-darwin/release/cco (macOS 10.12 or later, "
