@@ -28,14 +28,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cco_validate.answers import ANSWERS_FILE, absolute_source, answer, in_crate, load_answers, save_answers
-from cco_validate.checks import (
-    ADOPTED_MAKEFILE,
-    MAKE_TARGETS,
-    SPECIFICATION_MK,
-    git_ignores,
-    makefile_targets,
-    source_files,
-)
+from cco_validate.checks import git_ignores, makefile_targets
+from cco_validate.model import ADOPTED_MAKEFILE, MAKE_TARGETS, SPECIFICATION_MK, source_files
 
 # The owner's crate: what app=true would have laid the skeleton over.
 CRATE_FILES = ("Cargo.toml", "build.rs", "src/main.rs")

@@ -28,8 +28,8 @@ import yaml
 from plumbum import local
 
 # A rendered repository and where its crate is: the hooks' own notion of it.
-from cco_validate.checks import WORKFLOW, find_tool
-from cco_validate.checks import Project as Project  # re-exported to the tests
+from cco_validate.model import WORKFLOW, find_tool
+from cco_validate.model import Project as Project  # re-exported to the tests
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from cco_validate import checks, targets
+from cco_validate import builds, checks, model, targets
 from existing_repository import DEPENDENCIES, OWNED, write_repository
 from helpers import (
     DEFAULT_ANSWERS,
@@ -178,7 +178,7 @@ def test_the_adopted_crate_builds_with_the_answers_profile(adopted: dict[str, An
     (crate / "src" / "main.rs").touch()  # so cargo prints the crate's rustc command
     built = run(["cargo", "build", "--release", "--locked", "-v"], crate, env=env)
     command = next(line for line in built.stderr.splitlines() if "--crate-name cco " in line and "Running" in line)
-    assert checks.used_profile(command) == checks.wanted_profile(DEFAULT_ANSWERS)
+    assert builds.used_profile(command) == builds.wanted_profile(DEFAULT_ANSWERS)
     binary = adopted["target_dir"] / "release" / "cco"
     assert run(["nm", str(binary)], tmp_path, check=False).stdout == "", "stripped"
     assert binary.stat().st_size < DEFAULT_ANSWERS["size_limit_mb"] * 1e6
@@ -427,8 +427,8 @@ def test_validation_lists_what_the_owners_files_lack(
 def test_the_templates_own_files_pass_the_checks_an_owners_files_get(renders: Renders) -> None:
     """What validation asks of an owner's Makefile and workflow, the template's own meet."""
     project = renders()
-    as_if_owned = checks.Project(
-        root=project.root, answers={**project.answers, "owned_files": [checks.WORKFLOW, "cco/Makefile"]}
+    as_if_owned = model.Project(
+        root=project.root, answers={**project.answers, "owned_files": [model.WORKFLOW, "cco/Makefile"]}
     )
     for result in [*checks.check_owned_workflow(as_if_owned), *checks.check_makefile(as_if_owned)]:
         assert result.status == "passed", result
@@ -468,9 +468,9 @@ def test_an_adopted_version_line_says_what_it_lacks(tmp_path: Path, printed: str
     binary = tmp_path / "cco"
     binary.write_text(f"#!/bin/sh\necho '{printed}'\n")
     binary.chmod(0o755)
-    project = checks.Project(root=tmp_path, answers={**DEFAULT_ANSWERS, "app": False})
-    result = checks.version_result(project, binary, "abc1234")
+    project = model.Project(root=tmp_path, answers={**DEFAULT_ANSWERS, "app": False})
+    result = builds.version_result(project, binary, "abc1234")
     assert result.status == "failed"
     assert f"`cco --version` printed {printed!r}: {lacking}" in result.detail
     assert "build.rs (yours) should emit them" in result.detail
-    assert checks.version_result(project, binary, None).status == "failed", "no commit: 'unknown' must show"
+    assert builds.version_result(project, binary, None).status == "failed", "no commit: 'unknown' must show"

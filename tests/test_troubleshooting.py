@@ -1,5 +1,5 @@
 """The generated docs/TROUBLESHOOTING.md has an entry for every ✗ the build system can print:
-each check validation runs (`checks.CHECKS`: a result of a check not listed there is an error,
+each check validation runs (`model.CHECKS`: a result of a check not listed there is an error,
 so a new check without an entry fails here), each ✗ of the Makefile and of scripts/make.sh.
 That validation's ✗ lines link their entries is tested with each failure in test_hooks.py.
 """
@@ -11,20 +11,20 @@ from pathlib import Path
 
 import pytest
 
-from cco_validate import checks
+from cco_validate import model
 from helpers import Renders
 
 
 def test_every_validation_check_has_an_entry(renders: Renders) -> None:
-    guide = (renders().crate / checks.TROUBLESHOOTING).read_text()
-    for name in checks.CHECKS:  # a Result of a check not listed there is an error
-        assert f'<a id="{checks.anchor(name)}"></a>' in guide, f"no entry for ✗ {name}"
+    guide = (renders().crate / model.TROUBLESHOOTING).read_text()
+    for name in model.CHECKS:  # a Result of a check not listed there is an error
+        assert f'<a id="{model.anchor(name)}"></a>' in guide, f"no entry for ✗ {name}"
 
 
 def test_a_check_that_is_not_listed_is_an_error() -> None:
     with pytest.raises(ValueError, match="'no-such-check' is not a check of CHECKS"):
-        checks.failed("no-such-check", "what it found")
-    assert checks.passed("target aarch64-apple-darwin", "built").check == "target aarch64-apple-darwin"
+        model.failed("no-such-check", "what it found")
+    assert model.passed("target aarch64-apple-darwin", "built").check == "target aarch64-apple-darwin"
 
 
 def fixed_text(message: str) -> str:
@@ -45,7 +45,7 @@ def make_failures(crate: Path) -> list[str]:
 
 def test_every_make_failure_has_an_entry(renders: Renders) -> None:
     project = renders()
-    guide = " ".join((project.crate / checks.TROUBLESHOOTING).read_text().split())  # as rendered: lines joined
+    guide = " ".join((project.crate / model.TROUBLESHOOTING).read_text().split())  # as rendered: lines joined
     failures = make_failures(project.crate)
     assert len(failures) >= 15, failures
     for message in failures:

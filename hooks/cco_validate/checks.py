@@ -1,8 +1,5 @@
-"""The checks: each looks at a rendered CCO repository and returns what it found.
-
-No check knows about Copier. A check returns Results (passed, failed with a message that
-names the file, or skipped with the reason), and never changes the project: builds run in
-a scratch copy, with their artifacts in a shared target directory outside it.
+"""The quick checks: each reads a rendered CCO repository (files, YAML, TOML, make's and
+git's own answers, the linters) in seconds, without a build, and returns what it found.
 """
 
 from __future__ import annotations
@@ -12,207 +9,34 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import tomllib
-from collections.abc import Callable, Generator, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
-from .answers import ANSWERS_FILE, answer, in_crate, removed_by_update
-
-Status = Literal["passed", "failed", "skipped"]
-CONFIG = "config/orchestra-config.json"
-WORKFLOW = ".github/workflows/build.yml"
-RELEASE_WORKFLOW = ".github/workflows/release.yml"
-DEPENDABOT = ".github/dependabot.yml"
-UPDATE_WORKFLOW = ".github/workflows/template-update.yml"
-# Every workflow the template may render (each only with its answer): parsed and linted alike.
-WORKFLOWS = [WORKFLOW, RELEASE_WORKFLOW, UPDATE_WORKFLOW]
-UPDATE_SCRIPT = ".github/scripts/template_update.py"
-# In the crate: an entry per check, under the anchor `anchor(check)`.
-TROUBLESHOOTING = "docs/TROUBLESHOOTING.md"
-CARGO_CONFIG = ".cargo/config.toml"
-SCRIPTS = ["install.sh", "scripts/analyze-size.sh", "scripts/check-merge.sh", "scripts/make.sh", "scripts/release.sh"]
-# In the crate of a repository whose Makefile is the owner's: make reads GNUmakefile first, and
-# it runs the owner's Makefile, or specification.mk (the template's) for a target that lacks.
-ADOPTED_MAKEFILE = "GNUmakefile"
-SPECIFICATION_MK = "specification.mk"
-# The Makefile targets the specification asks for (§3).
-MAKE_TARGETS = ["build", "test", "release", "install", "clean", "fmt", "lint", "check-size", "cross-compile-macos"]
-# Text that Jinja leaves behind when a template was not rendered. `${{ ... }}` is GitHub's.
-UNRENDERED = re.compile(r"(?<!\$)\{\{ |\{%|%\}|\{#")
-
-
-@dataclass(frozen=True)
-class Result:
-    check: str
-    status: Status
-    detail: str
-
-    def __post_init__(self) -> None:
-        if ("target" if self.check.startswith("target ") else self.check) not in CHECKS:
-            raise ValueError(f"{self.check!r} is not a check of CHECKS (docs/UPDATING.md, 'Add a check')")
-
-
-# Every check validation runs, by the name its lines carry (`target TRIPLE` for each target):
-# the generated docs/TROUBLESHOOTING.md has an entry for each (tests/test_troubleshooting.py).
-CHECKS = (
-    "structure",
-    "executable",
-    "rendered",
-    "conflicts",
-    "manifest",
-    "config",
-    "ports",
-    "yaml",
-    "matrix",
-    "workflow",
-    "makefile",
-    "gitignore",
-    "shellcheck",
-    "hadolint",
-    "actionlint",
-    "lockfile",
-    "cargo build",
-    "cargo build --release",
-    "profile",
-    "size",
-    "symbols",
-    "version",
-    "glibc",
-    "target",
+from .answers import ANSWERS_FILE, removed_by_update
+from .model import (
+    ADOPTED_MAKEFILE,
+    CONFIG,
+    DEPENDABOT,
+    MAKE_TARGETS,
+    SCRIPTS,
+    SPECIFICATION_MK,
+    UNRENDERED,
+    WORKFLOW,
+    WORKFLOWS,
+    Project,
+    Result,
+    expected_files,
+    failed,
+    find_tool,
+    passed,
+    skipped,
+    source_files,
 )
-
-
-def anchor(check: str) -> str:
-    """The check's entry in docs/TROUBLESHOOTING.md: `target x86_64-...` is `target`,
-    `cargo build --release` is `cargo-build-release`."""
-    name = "target" if check.startswith("target ") else check
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-
-
-def passed(check: str, detail: str) -> Result:
-    return Result(check, "passed", detail)
-
-
-def failed(check: str, detail: str) -> Result:
-    return Result(check, "failed", detail)
-
-
-def skipped(check: str, reason: str) -> Result:
-    return Result(check, "skipped", reason)
-
-
-@dataclass(frozen=True)
-class Project:
-    """A rendered repository and the answers it was rendered with."""
-
-    root: Path
-    answers: dict[str, Any]
-    # After `copier update`, a missing file is one the user deleted: Copier keeps it deleted.
-    updated: bool = False
-
-    @classmethod
-    def load(cls, root: Path, updated: bool = False) -> Project:
-        answers_path = root / ANSWERS_FILE
-        if not answers_path.is_file():
-            raise FileNotFoundError(f"{answers_path}: no Copier answers file; is {root} a rendered CCO repository?")
-        answers = yaml.safe_load(answers_path.read_text()) or {}
-        return cls(root=root.resolve(), answers=answers, updated=updated)
-
-    def answer(self, name: str) -> Any:
-        """The answer to `name`, or copier.yml's default where the answers file lacks it."""
-        return answer(self.answers, name)
-
-    @property
-    def crate_dir(self) -> str:
-        return str(self.answer("crate_dir"))
-
-    @property
-    def crate(self) -> Path:
-        return self.root / self.crate_dir
-
-    @property
-    def name(self) -> str:
-        return str(self.answers.get("crate_name") or self.answer("project_name"))  # copier.yml derives it
-
-    @property
-    def app(self) -> bool:
-        """True when the template wrote the application; false when it adopted an existing crate."""
-        return bool(self.answer("app"))
-
-    @property
-    def owned(self) -> frozenset[str]:
-        """Files that were the owner's before the template came: kept, never rendered over."""
-        return frozenset(str(path) for path in self.answers.get("owned_files") or [])
-
-    @property
-    def required_of_owner(self) -> list[str]:
-        """Files an adopted crate (app: false) brings itself: the template renders none of them."""
-        return [] if self.app else [self.relative("Cargo.toml"), CONFIG]
-
-    def whose(self, path: str) -> str:
-        """`path` as a user reads it, marked when it is the owner's own file."""
-        theirs = path in self.owned or (not self.app and path in [*self.required_of_owner, self.relative("build.rs")])
-        return f"{path} (yours)" if theirs else path
-
-    def relative(self, path: str) -> str:
-        """A crate file's path from the repository root, as a user reads it."""
-        return in_crate(self.answers, path)
-
-
-def expected_files(answers: dict[str, Any]) -> set[str]:
-    """Every file the template renders for these answers, from the repository root (files the
-    owner already had are among them: the template keeps theirs instead of rendering its own)."""
-    crate = [
-        "Makefile",
-        "deny.toml",
-        "docs/CROSS_COMPILE.md",
-        "docs/DECISIONS.md",
-        TROUBLESHOOTING,
-        "install.sh",
-        "scripts/analyze-size.sh",
-        "scripts/check-merge.sh",
-        "scripts/make.sh",
-    ]
-    root = {ANSWERS_FILE, ".gitignore", "README.md", WORKFLOW}
-    if answer(answers, "release"):
-        crate += ["scripts/release.sh", "docs/RELEASING.md"]
-        root.add(RELEASE_WORKFLOW)
-    if answer(answers, "dependabot"):
-        root.add(DEPENDABOT)
-    if answer(answers, "template_updates"):
-        root |= {UPDATE_WORKFLOW, UPDATE_SCRIPT}
-    if not answer(answers, "app"):
-        # An adopted crate: its Cargo.toml and build.rs are the owner's; the profile goes here.
-        root.add(CARGO_CONFIG)
-    else:
-        crate += [
-            "Cargo.toml",
-            "build.rs",
-            "src/main.rs",
-            "src/config.rs",
-            "src/health.rs",
-            "src/schema.rs",
-            "src/server.rs",
-            "src/stats.rs",
-            "tests/cli.rs",
-        ]
-        root.add(CONFIG)
-    if in_crate(answers, "Makefile") in (answers.get("owned_files") or []):
-        # The owner's Makefile, and the specification's targets it lacks (check_makefile).
-        crate += [ADOPTED_MAKEFILE, SPECIFICATION_MK]
-    if answer(answers, "docker"):
-        crate.append("Dockerfile")
-        root.add(".dockerignore")
-        if answer(answers, "compose"):
-            crate += ["docker-compose.yml", ".env.example", "project/.gitignore"]
-    return root | {in_crate(answers, name) for name in crate}
-
 
 # ---------------------------------------------------------------- quick checks
 
@@ -276,15 +100,6 @@ def check_rendered(project: Project) -> Iterable[Result]:
         yield failed("rendered", f"unrendered Jinja in {', '.join(leftovers)}")
     else:
         yield passed("rendered", "no unrendered Jinja left")
-
-
-def source_files(root: Path) -> Iterator[str]:
-    """Every file below `root`, as a path from it, without walking into .git or a build's
-    target/ (which validation's own builds fill with thousands of files)."""
-    for folder, subfolders, files in os.walk(root):
-        subfolders[:] = [name for name in subfolders if name not in {".git", "target"}]
-        for name in files:
-            yield (Path(folder) / name).relative_to(root).as_posix()
 
 
 CONFLICT_MARKERS = re.compile(r"^(?:<<<<<<<|>>>>>>>)(?: |$)", flags=re.MULTILINE)
@@ -653,11 +468,6 @@ def check_matrix(project: Project) -> Iterable[Result]:
         yield passed("matrix", f"the workflow builds the {len(chosen)} chosen targets")
 
 
-def find_tool(name: str) -> str | None:
-    """On PATH, or beside this Python (a virtualenv's bin/ that is not on PATH)."""
-    return shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
-
-
 def lint(project: Project, check: str, package: str, files: list[str], arguments: list[str]) -> Result:
     """Runs a linter over the template's own files among `files`; the owner's are theirs to lint."""
     present = [file for file in files if (project.root / file).is_file() and file not in project.owned]
@@ -703,260 +513,3 @@ QUICK: list[Callable[[Project], Iterable[Result]]] = [
     check_hadolint,
     check_actionlint,
 ]
-
-
-# ---------------------------------------------------------------- full checks (builds)
-
-
-@dataclass
-class Build:
-    """Where the full checks build: in the project itself, as its owner's `make build` would, so
-    that their first build finds the work done. Cargo writes only its own output (the crate's
-    ignored target/, or the target directory given) and, where there is none yet, Cargo.lock;
-    an existing Cargo.lock is only read (`--locked`)."""
-
-    crate: Path
-    target_dir: Path | None  # None: cargo's own choice, the one the owner's builds use
-    locked: bool = False
-
-    def cargo(
-        self, command: str, *arguments: str, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "CARGO_TERM_COLOR": "never", **(env or {})}
-        if self.target_dir is not None:
-            env["CARGO_TARGET_DIR"] = str(self.target_dir)
-        locked = ["--locked"] if self.locked else []
-        return subprocess.run(
-            ["cargo", command, *locked, *arguments],
-            cwd=self.crate,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-
-    def target_directory(self) -> Path:
-        """Where cargo puts what it builds: the directory given, or the one cargo chose."""
-        if self.target_dir is not None:
-            return self.target_dir
-        metadata = json.loads(self.cargo("metadata", "--no-deps", "--format-version", "1").stdout or "{}")
-        return Path(metadata.get("target_directory", self.crate / "target"))
-
-
-def cargo_error(result: subprocess.CompletedProcess[str]) -> str:
-    """The lines of cargo's output that say what went wrong."""
-    lines = [line.strip() for line in result.stderr.splitlines()]
-    wanted = [line for line in lines if line.startswith(("error", "--> ")) or "orchestra-config.json" in line]
-    return " | ".join((wanted or lines[-3:])[:6])
-
-
-# Cargo's words when it could not reach a registry: the machine's problem, not the project's.
-UNREACHABLE = re.compile(
-    r"offline mode|--offline was specified|failed to (?:download|query replaced source|update)|Unable to update "
-    r"(?:registry|the registry)|[Cc]ouldn't resolve host|failed to fetch|Connection (?:refused|timed out)|"
-    r"network failure",
-)
-
-
-def environment_problem(result: subprocess.CompletedProcess[str]) -> str | None:
-    """Why cargo could not work here, when the reason is the machine (no network, an empty
-    offline cache), so the line says skipped instead of blaming the project."""
-    match = UNREACHABLE.search(result.stderr)
-    if match is None:
-        return None
-    return f"cargo could not fetch the dependencies here ({cargo_error(result)}); nothing about the project was judged"
-
-
-def check_lockfile(project: Project, build: Build) -> Result:
-    """An existing Cargo.lock must already hold what Cargo.toml needs: the workflow's release
-    builds use --locked, and validation never rewrites it."""
-    name = project.relative("Cargo.lock")
-    result = build.cargo("metadata", "--locked", "--format-version", "1")
-    if result.returncode == 0:
-        return passed("lockfile", f"{project.whose(name)} holds what Cargo.toml needs")
-    if "--locked" in result.stderr:
-        return failed(
-            "lockfile",
-            f"{project.whose(name)} is out of date with {project.relative('Cargo.toml')} (the workflow's "
-            "--locked build fails): run `cargo update --workspace` in the crate and commit Cargo.lock",
-        )
-    if reason := environment_problem(result):
-        return skipped("lockfile", reason)
-    return failed("lockfile", f"{project.relative('Cargo.toml')}: {cargo_error(result)}")
-
-
-def lockfile_written(project: Project) -> Result:
-    name = project.relative("Cargo.lock")
-    if project.answer("commit_lockfile"):
-        return passed("lockfile", f"{name} written by the build above, with what it resolved: commit it")
-    return passed("lockfile", f"{name} written by the build above (ignored: commit_lockfile is false)")
-
-
-def check_builds(project: Project, build: Build, keep_in: Path) -> Generator[Result, None, Path | None]:
-    """The debug and release builds and the profile cargo used; returns a copy of the release
-    binary (kept in `keep_in`: a shared target directory may be overwritten by the next build)."""
-    manifest = project.whose(project.relative("Cargo.toml"))
-    output = ""
-    for check, arguments in [("cargo build", ["build"]), ("cargo build --release", ["build", "--release", "-v"])]:
-        result = build.cargo(*arguments)
-        if result.returncode != 0:
-            reason = environment_problem(result)
-            yield skipped(check, reason) if reason else failed(check, f"{manifest}: {cargo_error(result)}")
-            return None
-        output = result.stderr
-        yield passed(check, "built")
-    yield profile_result(project, output)
-    kept = keep_in / project.name
-    shutil.copy2(build.target_directory() / "release" / project.name, kept)
-    return kept
-
-
-def wanted_profile(answers: dict[str, Any]) -> dict[str, str | None]:
-    """The rustc flags the answers' release profile makes cargo pass (None: the flag is absent)."""
-    opt_level = str(answer(answers, "opt_level"))
-    return {
-        "opt-level": None if opt_level == "0" else opt_level,
-        "codegen-units": str(answer(answers, "codegen_units")),
-        "panic": "abort" if answer(answers, "panic") == "abort" else None,
-        "lto": {"fat": "fat", "thin": "thin"}.get(str(answer(answers, "lto"))),
-        "strip": "symbols" if answer(answers, "strip") else None,
-    }
-
-
-def used_profile(command: str) -> dict[str, str | None]:
-    """The same flags, read from the rustc command line cargo printed (`-C lto` alone is fat)."""
-    flags = dict(re.findall(r"-C ([a-z-]+)(?:=(\S+))?", command))
-    lto = flags.get("lto")
-    return {
-        "opt-level": flags.get("opt-level"),
-        "codegen-units": flags.get("codegen-units"),
-        "panic": flags.get("panic") if flags.get("panic") == "abort" else None,
-        "lto": None if lto in (None, "off", "no", "false") else ("fat" if lto in ("", "fat", "yes", "true") else lto),
-        "strip": "symbols" if flags.get("strip") == "symbols" else None,
-    }
-
-
-def profile_result(project: Project, verbose_output: str) -> Result:
-    """Whether the release build of the binary used the answers' profile, from what cargo ran."""
-    crate_name = project.name.replace("-", "_")
-    commands = [
-        line
-        for line in verbose_output.splitlines()
-        if "Running `" in line and f"--crate-name {crate_name} " in line and "--crate-type bin" in line
-    ]
-    if not commands:
-        return skipped("profile", f"cargo did not recompile {project.name}, so its rustc flags were not seen")
-    wanted, used = wanted_profile(project.answers), used_profile(commands[-1])
-    where = CARGO_CONFIG if not project.app else project.relative("Cargo.toml")
-    wrong = [
-        f"{name} {used[name] or 'unset'} (wanted {wanted[name] or 'unset'})"
-        for name in wanted
-        if used[name] != wanted[name]
-    ]
-    if wrong:
-        return failed(
-            "profile",
-            f"the release build used {', '.join(wrong)}: not the answers' profile in {where} "
-            "(an environment variable or a nearer .cargo/config.toml overrides it)",
-        )
-    shown = ", ".join(f"{name} {value}" for name, value in wanted.items() if value)
-    return passed("profile", f"the release build used the answers' profile ({shown}) from {where}")
-
-
-def check_binary(project: Project, binary: Path | None, git_hash: str | None) -> Iterable[Result]:
-    if binary is None:
-        for check in ("size", "symbols", "glibc", "version"):
-            yield skipped(check, "no release binary: the release build did not succeed above")
-        return
-
-    limit = float(project.answer("size_limit_mb"))
-    size = binary.stat().st_size
-    detail = f"{size / 1e6:.2f} MB ({size} bytes), limit {limit:g} MB"
-    yield passed("size", detail) if size <= limit * 1e6 else failed("size", f"release binary is {detail}")
-
-    if not project.answer("strip"):
-        yield skipped("symbols", "strip is false in the answers: the release binary keeps its symbols")
-    elif shutil.which("nm") is None:
-        yield skipped("symbols", "nm is not installed (binutils)")
-    else:
-        listed = subprocess.run(["nm", str(binary)], capture_output=True, text=True, check=False)
-        count = len(listed.stdout.splitlines())
-        yield (
-            passed("symbols", "nm finds no symbols") if count == 0 else failed("symbols", f"nm lists {count} symbols")
-        )
-
-    yield glibc_result(project, binary)
-    yield version_result(project, binary, git_hash)
-
-
-# The glibc of each Debian release the image can run on (`ldd --version` in debian:<release>-slim).
-GLIBC_OF_RELEASE = {"bookworm": (2, 36), "trixie": (2, 41)}
-
-
-def highest_glibc(dynamic_symbols: str) -> tuple[int, int] | None:
-    """The highest GLIBC_x.y version `objdump -T` lists, or None for a binary that needs none."""
-    versions = [(int(major), int(minor)) for major, minor in re.findall(r"GLIBC_(\d+)\.(\d+)", dynamic_symbols)]
-    return max(versions) if versions else None
-
-
-def glibc_result(project: Project, binary: Path) -> Result:
-    """The release binary runs on the image's Debian release: it needs no newer glibc than that
-    release's (a binary built against a newer one dies at start: version `GLIBC_2.xx' not found)."""
-    if not project.answer("docker"):
-        return skipped("glibc", "docker is false: no image to run the binary in")
-    release = str(project.answer("debian_release"))
-    if shutil.which("objdump") is None:
-        return skipped("glibc", "objdump is not installed (binutils)")
-    listed = subprocess.run(["objdump", "-T", str(binary)], capture_output=True, text=True, check=False).stdout
-    needed, available = highest_glibc(listed), GLIBC_OF_RELEASE[release]
-    shown = f"{available[0]}.{available[1]}"
-    if needed is None:
-        return passed("glibc", f"the release binary needs no glibc symbols; debian:{release}-slim has {shown}")
-    if needed > available:
-        return failed(
-            "glibc",
-            f"the release binary built here needs GLIBC_{needed[0]}.{needed[1]}, newer than debian:{release}-slim's "
-            f"{shown}: it would not start there (the image builds its own, in rust:<version>-slim-{release})",
-        )
-    return passed("glibc", f"the release binary needs GLIBC_{needed[0]}.{needed[1]}; debian:{release}-slim has {shown}")
-
-
-def version_result(project: Project, binary: Path, git_hash: str | None) -> Result:
-    """`--version` carries the commit and the build date: exactly in the template's form when it
-    wrote the application, anywhere in the output of an adopted crate's own form."""
-    version = subprocess.run([str(binary), "--version"], capture_output=True, text=True, check=False).stdout.strip()
-    expected_hash = git_hash or "unknown"
-    printed = f"`{project.name} --version` printed {version!r}"
-    if not project.app:
-        lacking = [
-            what
-            for what, present in [
-                (f"the commit {expected_hash}", re.search(rf"\b{re.escape(expected_hash)}\b", version)),
-                ("a build date (YYYY-MM-DD)", re.search(r"\b\d{4}-\d{2}-\d{2}\b", version)),
-            ]
-            if not present
-        ]
-        if lacking:
-            return failed(
-                "version",
-                f"{printed}: it lacks {' and '.join(lacking)}; the crate's build.rs (yours) should emit them "
-                "(cargo:rustc-env=GIT_HASH=..., BUILD_DATE=...) and main.rs print them",
-            )
-        return passed("version", f"{version} carries the commit and the build date")
-    match = re.fullmatch(rf"{re.escape(project.name)} \S+ \((\S+) (\d{{4}}-\d{{2}}-\d{{2}})\)", version)
-    if match is None:
-        return failed("version", f"{printed}, not '<name> <version> (<hash> <date>)'")
-    if match.group(1) != expected_hash:
-        return failed("version", f"`{project.name} --version` carries {match.group(1)}, expected {expected_hash}")
-    if git_hash is None:
-        return passed("version", f"{version} (no commit yet: the hash is 'unknown' until the first commit)")
-    return passed("version", version)
-
-
-def git_hash(root: Path) -> str | None:
-    if shutil.which("git") is None:
-        return None
-    result = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=False
-    )
-    return result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else None

@@ -6,7 +6,6 @@ import argparse
 import os
 import re
 import shlex
-import shutil
 import sys
 import tempfile
 import time
@@ -15,34 +14,15 @@ from pathlib import Path
 
 import yaml
 
+from . import full
 from .answers import absolute_source
-from .checks import (
-    QUICK,
-    TROUBLESHOOTING,
-    Build,
-    Project,
-    Result,
-    anchor,
-    check_binary,
-    check_builds,
-    check_lockfile,
-    git_hash,
-    lockfile_written,
-    skipped,
-)
-from .targets import check_cross_targets
+from .checks import QUICK
+from .model import TROUBLESHOOTING, Project, Result, anchor
 
 # How a check skipped for want of a tool says where to get it.
 PIP_INSTALL = re.compile(r"`pip install ([a-z0-9 .-]+)`")
 LEVELS = ("none", "quick", "full")
 MARKS = {"passed": "✓", "failed": "✗", "skipped": "-"}
-
-
-def shared_target_dir() -> Path | None:
-    """CCO_VALIDATE_TARGET_DIR, when set: one target directory for many renders (CI, the tests),
-    so dependencies compile once. Unset, cargo chooses, as it does for the owner's own builds."""
-    configured = os.environ.get("CCO_VALIDATE_TARGET_DIR")
-    return Path(configured) if configured else None
 
 
 def line(result: Result, guide: str | None = None) -> str:
@@ -60,28 +40,8 @@ def line(result: Result, guide: str | None = None) -> str:
 def results_for(project: Project, level: str, strict: bool) -> Iterable[Result]:
     for check in QUICK:
         yield from check(project)
-    if level != "full":
-        return
-    if shutil.which("cargo") is None:
-        yield skipped("cargo build", "cargo is not installed (https://rustup.rs); the builds were not checked")
-        return
-    build = Build(crate=project.crate, target_dir=shared_target_dir())
-    lockfile = project.crate / "Cargo.lock"
-    had_lockfile = lockfile.is_file()
-    if had_lockfile:
-        result = check_lockfile(project, build)
-        yield result
-        if result.status != "passed":
-            yield skipped("cargo build", "the builds need a usable Cargo.lock first (validation never rewrites it)")
-            return
-        build.locked = True
-    with tempfile.TemporaryDirectory(prefix="cco-validate-") as keep_in:
-        binary = yield from check_builds(project, build, Path(keep_in))
-        if not had_lockfile and lockfile.is_file():
-            yield lockfile_written(project)
-        commit = git_hash(project.root)
-        yield from check_binary(project, binary, commit)
-        yield from check_cross_targets(project, build, binary is not None, strict, commit)
+    if level == "full":
+        yield from full.results(project, strict)
 
 
 def keep_answers(project: Project) -> Path:

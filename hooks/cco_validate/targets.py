@@ -23,7 +23,8 @@ from typing import Any
 
 from . import binaries
 from .answers import answer
-from .checks import Build, Project, Result, cargo_error, environment_problem, failed, find_tool, passed, skipped
+from .builds import Build, cargo_error, environment_problem
+from .model import Project, Result, failed, find_tool, passed, skipped
 
 APPLE = ("x86_64-apple-darwin", "aarch64-apple-darwin")
 # What each target's binary must be: its format and architecture, as binaries.py names them.
