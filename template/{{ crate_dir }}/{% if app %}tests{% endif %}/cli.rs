@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_{{ crate_name }}");
+// The package's binary, which has the package's name (cargo sets CARGO_BIN_EXE_<name> for tests).
+const BIN: &str = env!(concat!("CARGO_BIN_EXE_", env!("CARGO_PKG_NAME")));
 
 /// A command with a private data directory and none of the caller's CCO_* settings.
 fn command(home: &PathBuf) -> Command {
