@@ -132,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "workflows and the Dockerfile need none); to commit it instead, remove that line from "
                     "`.gitignore` and run `copier update --trust --defaults --data commit_lockfile=true`"
                 )
-            if owned or decided != {**answers, "owned_files": []}:
+            if owned or decided.get("commit_lockfile") != answers.get("commit_lockfile"):  # the render changes
                 again = Path(scratch) / "decided"
                 render(arguments.template, decided, again)
                 added = sorted(set(added) | set(lay_decided(project, rendered, again, owned)))
