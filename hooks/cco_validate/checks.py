@@ -127,39 +127,34 @@ def check_conflicts(project: Project) -> Iterable[Result]:
         yield passed("conflicts", "no conflict markers or .rej files left by a merge")
 
 
-def makefile_error(makefile: Path) -> str | None:
-    """make's own words where it cannot read the Makefile (a missing separator, an include that
-    is not there), or None; None without make, which cannot tell."""
-    make = shutil.which("make")
-    if make is None:
-        return None
-    read = subprocess.run(
-        [make, "-pRrq", "-f", makefile.name, ":"], cwd=makefile.parent, capture_output=True, text=True, check=False
-    )
-    fatal = [line for line in read.stderr.splitlines() if "***" in line and "target ':'" not in line]
-    return fatal[0].strip() if fatal else None
-
-
-def makefile_targets(makefile: Path) -> set[str]:
-    """The targets a Makefile defines, with a recipe or prerequisites: from make's own database
-    where make is installed (includes and generated rules count), else from the file's rule lines.
-    A name that is only listed in .PHONY is not defined."""
+def read_makefile(makefile: Path) -> tuple[set[str], str | None]:
+    """What make reads in a Makefile, from one run of make's own database: the targets it
+    defines with a recipe or prerequisites (includes and generated rules count; a name only
+    listed in .PHONY does not), and make's own words where it cannot read the file (a missing
+    separator, an include that is not there), else None. Without make: the file's rule lines,
+    and None, since nothing can tell."""
     make = shutil.which("make")
     if make is None:
         rules = re.findall(r"^([A-Za-z0-9_.%/ -]+?)\s*::?(?!=)", makefile.read_text(), flags=re.MULTILINE)
-        return {target for names in rules for target in names.split()}
-    database = subprocess.run(
+        return {target for names in rules for target in names.split()}, None
+    read = subprocess.run(
         [make, "-pRrq", "-f", makefile.name, ":"], cwd=makefile.parent, capture_output=True, text=True, check=False
-    ).stdout
+    )
     defined: set[str] = set()
-    for block in database.split("# Files", 1)[-1].split("\n\n"):
+    for block in read.stdout.split("# Files", 1)[-1].split("\n\n"):
         lines = [line for line in block.splitlines() if line.strip()]
         if not lines or lines[0].startswith("# Not a target") or lines[0].startswith("#"):
             continue
         rule = re.match(r"^([^#:=\t][^:=]*?)::?(?!=)(.*)$", lines[0])
         if rule and (rule.group(2).strip() or any("recipe to execute" in line for line in lines)):
             defined.update(rule.group(1).split())
-    return defined
+    fatal = [line for line in read.stderr.splitlines() if "***" in line and "target ':'" not in line]
+    return defined, fatal[0].strip() if fatal else None
+
+
+def makefile_targets(makefile: Path) -> set[str]:
+    """The targets a Makefile defines (read_makefile)."""
+    return read_makefile(makefile)[0]
 
 
 # What the specification's workflow runs (§4), as a step of an owner's workflow would say it.
@@ -198,10 +193,10 @@ def check_makefile(project: Project) -> Iterable[Result]:
     if not makefile.is_file():
         yield skipped("makefile", f"{name} is not there")
         return
-    if error := makefile_error(makefile):
+    own, error = read_makefile(makefile)
+    if error:
         yield failed("makefile", f"{project.whose(name)}: make cannot read it: {error}")
         return
-    own = makefile_targets(makefile)
     lacking = [target for target in MAKE_TARGETS if target not in own]
     entry, specification = project.root / project.relative(ADOPTED_MAKEFILE), project.relative(SPECIFICATION_MK)
     given: list[str] = []  # the targets specification.mk gives the owner's Makefile
