@@ -332,6 +332,11 @@ BROKEN_CONFIGS: list[tuple[str, Any, str]] = [
     ),
     ("zero-cache", {"cache": {"size_mb": 0, "ttl_hours": 1}}, "cache.size_mb must be a positive integer"),
     (
+        "upstream-not-http",
+        {"server": {"proxy_port": 1, "dashboard_port": 2, "upstream": "ftp://example.com"}},
+        "server.upstream must be an http:// or https:// URL",
+    ),
+    (
         "duplicate-agent",
         {"agents": [{"name": "a", "role": "r", "model": "m"}] * 2},
         'agents[1].name "a" is used twice',
@@ -482,3 +487,25 @@ def make_signer(folder: Path) -> Signer | None:
     run(["minisign", "-G", "-W", "-p", "minisign.pub", "-s", "minisign.key"], folder)
     public = (folder / "minisign.pub").read_text().splitlines()[1]
     return Signer(public=public, secret=(folder / "minisign.key").read_text(), key=folder / "minisign.key")
+
+
+def make_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate authority and, signed by it, the server's certificate for 127.0.0.1 with
+    its key (rustls, which cargo-binstall uses, refuses a self-signed server certificate)."""
+
+    def openssl(*arguments: str) -> None:
+        run(["openssl", *arguments], folder)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=cco test CA",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign",
+            "-keyout", "ca.key", "-out", "ca.pem")  # fmt: skip
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key",
+            "-out", "server.csr")  # fmt: skip
+    (folder / "extensions").write_text(
+        "basicConstraints=critical,CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
+    )
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "2", "-extfile", "extensions", "-out", "server.pem")  # fmt: skip
+    chain = folder / "server-and-key.pem"
+    chain.write_text((folder / "server.pem").read_text() + (folder / "server.key").read_text())
+    return folder / "ca.pem", chain

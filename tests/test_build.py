@@ -77,8 +77,13 @@ def test_help_lists_every_command(default_binary: Path, tmp_path: Path) -> None:
 def test_run_serves_health_on_both_ports_counts_requests_and_stops_cleanly(
     default_binary: Path, tmp_path: Path
 ) -> None:
-    proxy, dashboard = free_port(), free_port()
-    env = clean_env(tmp_path / "home", CCO_PROXY_PORT=str(proxy), CCO_DASHBOARD_PORT=str(dashboard))
+    proxy, dashboard, closed = free_port(), free_port(), free_port()
+    env = clean_env(
+        tmp_path / "home",
+        CCO_PROXY_PORT=str(proxy),
+        CCO_DASHBOARD_PORT=str(dashboard),
+        CCO_UPSTREAM=f"http://127.0.0.1:{closed}",
+    )
     server = subprocess.Popen(
         [str(default_binary), "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -90,7 +95,8 @@ def test_run_serves_health_on_both_ports_counts_requests_and_stops_cleanly(
             assert health["version"] == "0.1.0"
             assert health["build_date"] in build_days()
             assert len(health["git_hash"]) >= 7
-        assert get_json(proxy, "/v1/messages")[0] == 404
+        # Forwarded to an upstream that is not there (tests/test_proxy.py has one that is).
+        assert get_json(proxy, "/v1/models")[0] == 502
 
         checked = subprocess.run([str(default_binary), "health"], env=env, capture_output=True, text=True, check=False)
         assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -107,7 +113,7 @@ def test_run_serves_health_on_both_ports_counts_requests_and_stops_cleanly(
     # The counts outlive the process, in CCO_HOME, as valid JSON.
     saved = json.loads((tmp_path / "home" / "stats.json").read_text())
     routes = {(entry["service"], entry["route"], entry["status"]) for entry in saved["requests"]}
-    assert {("proxy", "/health", 200), ("dashboard", "/health", 200), ("proxy", "unmatched", 404)} <= routes
+    assert {("proxy", "/health", 200), ("dashboard", "/health", 200), ("proxy", "upstream", 502)} <= routes
     shown = run([str(default_binary), "stats"], tmp_path, env=env).stdout
     assert "requests recorded in" in shown and "/health" in shown
 
@@ -188,11 +194,11 @@ def test_rust_log_filters_the_logs_and_a_bad_filter_exits_2(default_binary: Path
         server = subprocess.Popen([str(default_binary), "run"], env=env, stderr=subprocess.PIPE, text=True)
         try:
             wait_for_health(proxy)
-            get_json(proxy, "/nowhere")
+            get_json(dashboard, "/nowhere")
         finally:
             server.send_signal(signal.SIGTERM)
             logs[level] = server.communicate(timeout=30)[1]
-    assert 'served service="proxy" route="unmatched" status=404' in logs["debug"]
+    assert 'served service="dashboard" route="unmatched" status=404' in logs["debug"]
     assert "served" not in logs[""] and " INFO " in logs[""]
 
     env = clean_env(tmp_path, RUST_LOG="cco=loud")
@@ -202,10 +208,13 @@ def test_rust_log_filters_the_logs_and_a_bad_filter_exits_2(default_binary: Path
 
 
 def test_config_says_where_each_setting_comes_from(default_binary: Path, tmp_path: Path) -> None:
-    env = clean_env(tmp_path, CCO_DASHBOARD_PORT="4000")
+    env = clean_env(tmp_path, CCO_DASHBOARD_PORT="4000", CCO_UPSTREAM_TIMEOUT="30", ANTHROPIC_API_KEY="sk-ant-x")
     shown = run([str(default_binary), "config"], tmp_path, env=env).stdout
-    assert "proxy port      8888" in shown and "(config/orchestra-config.json)" in shown
-    assert "dashboard port  4000" in shown and "(CCO_DASHBOARD_PORT)" in shown
+    assert "proxy port       8888" in shown and "(config/orchestra-config.json)" in shown
+    assert "dashboard port   4000" in shown and "(CCO_DASHBOARD_PORT)" in shown
+    assert "upstream         https://api.anthropic.com/" in shown
+    assert "upstream timeout 30 s" in shown and "(CCO_UPSTREAM_TIMEOUT)" in shown
+    assert "api key          set" in shown and "sk-ant-x" not in shown
     assert "architect" in shown
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import upstream
 import yaml
 
 from cco_validate import builds
@@ -28,6 +29,7 @@ from helpers import (
     free_port,
     get_json,
     git_init,
+    make_certificate,
     podman,
     render,
     require_podman,
@@ -139,6 +141,44 @@ def test_image_starts_healthy_as_non_root_and_answers_on_both_ports(
     record_property("image_bytes", size)
     print(f"image {tag}: {size / 1e6:.1f} MB, {(size - base) / 1e6:.1f} MB on top of {RUNTIME_IMAGE}")
     assert size - base < 40e6, "the runtime stage adds only ca-certificates and the binary"
+
+
+@pytest.mark.slow
+def test_the_image_forwards_a_call_to_an_upstream_over_tls(image: tuple[Project, str], tmp_path: Path) -> None:
+    """One Messages call by the official SDK through the image's proxy to the stand-in upstream
+    (tests/upstream.py) over TLS, its certificate authority given as SSL_CERT_FILE. The image
+    also finds its own roots: with the default https upstream, `run` refuses to start without
+    one, and the image above became healthy with it. The host's network, so the container
+    reaches the stand-in on 127.0.0.1."""
+    _, tag = image
+    (tmp_path / "tls").mkdir()
+    authority, chain = make_certificate(tmp_path / "tls")
+    authority.chmod(0o644)
+    key = "sk-ant-image-test"
+    server, state = upstream.serve(key, certificate=chain)
+    proxy, dashboard = free_port(), free_port()
+    container = f"cco-test-{uuid.uuid4().hex[:8]}"
+    settings = {
+        "CCO_BIND": "127.0.0.1",
+        "CCO_PROXY_PORT": str(proxy),
+        "CCO_DASHBOARD_PORT": str(dashboard),
+        "CCO_UPSTREAM": server.url,
+        "ANTHROPIC_API_KEY": key,
+        "SSL_CERT_FILE": "/run/test-ca.pem",
+    }
+    environment = [part for name, value in settings.items() for part in ("-e", f"{name}={value}")]
+    podman("run", "-d", "--name", container, "--network", "host", "-v", f"{authority}:/run/test-ca.pem:ro",
+           *environment, tag)  # fmt: skip
+    try:
+        wait_until_healthy(container)
+        answer = upstream.client(proxy).messages.create(
+            model="claude-sonnet-4-5", max_tokens=16, messages=[{"role": "user", "content": "hello"}]
+        )
+        assert answer.model_dump()["content"][0]["text"] == upstream.ANSWER
+        assert state.count() == 1 and state.seen[-1].headers["x-api-key"] == key
+    finally:
+        podman("rm", "-f", container, check=False)
+        server.shutdown()
 
 
 @pytest.mark.slow

@@ -46,6 +46,7 @@ from helpers import (
     free_port,
     git_init,
     homebrew_formula,
+    make_certificate,
     make_signer,
     podman,
     render,
@@ -199,28 +200,6 @@ def serving(handler: Any, certificate: Path | None = None, port: int = 0) -> Ite
 
 def deb_name(target: str) -> str:
     return f"cco_0.1.0_{ {'x86_64': 'amd64', 'aarch64': 'arm64'}[target.split('-')[0]] }.deb"
-
-
-def make_certificate(folder: Path) -> tuple[Path, Path]:
-    """A certificate authority and, signed by it, the server's certificate for 127.0.0.1 with
-    its key (rustls, which cargo-binstall uses, refuses a self-signed server certificate)."""
-
-    def openssl(*arguments: str) -> None:
-        run(["openssl", *arguments], folder)
-
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=cco test CA",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign",
-            "-keyout", "ca.key", "-out", "ca.pem")  # fmt: skip
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "server.key",
-            "-out", "server.csr")  # fmt: skip
-    (folder / "extensions").write_text(
-        "basicConstraints=critical,CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
-    )
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-days", "2", "-extfile", "extensions", "-out", "server.pem")  # fmt: skip
-    chain = folder / "server-and-key.pem"
-    chain.write_text((folder / "server.pem").read_text() + (folder / "server.key").read_text())
-    return folder / "ca.pem", chain
 
 
 def without_github(workflow: dict[Any, Any]) -> dict[Any, Any]:

@@ -106,7 +106,14 @@ def test_cargo_toml_is_the_specifications(default_files: dict[str, bytes]) -> No
         assert name in dependencies, name
     assert dependencies["tokio"]["features"] == ["full"]
     assert dependencies["clap"]["features"] == ["derive"]
-    assert dependencies["axum"] == "0.7"
+    assert dependencies["axum"] == "0.8"
+    assert dependencies["thiserror"] == "2"
+    # TLS without OpenSSL: rustls on ring, the system's roots read without an Apple framework.
+    assert dependencies["rustls"]["features"] == ["ring", "std", "tls12"]
+    assert dependencies["hyper-rustls"]["default-features"] is False
+    linux = cargo["target"]['cfg(target_os = "linux")']["dependencies"]
+    assert set(linux) == {"rustls-native-certs"}
+    assert cargo["lints"]["rust"]["unsafe_code"] == "forbid"
     assert dependencies["hyper"]["version"] == "1"
     assert set(cargo["build-dependencies"]) == {"chrono", "serde", "serde_json"}
     assert cargo["profile"]["release"] == {
@@ -120,7 +127,7 @@ def test_cargo_toml_is_the_specifications(default_files: dict[str, bytes]) -> No
 
 def test_configuration_starter_is_valid_json_with_the_answers(default_files: dict[str, bytes]) -> None:
     config = json.loads(default_files["config/orchestra-config.json"])
-    assert config["server"] == {"proxy_port": 8888, "dashboard_port": 3939}
+    assert config["server"] == {"proxy_port": 8888, "dashboard_port": 3939, "upstream": "https://api.anthropic.com"}
     assert config["cache"] == {"size_mb": 200, "ttl_hours": 48}
     assert len(config["agents"]) >= 1
     for agent in config["agents"]:

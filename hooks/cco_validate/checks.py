@@ -319,6 +319,9 @@ def config_problem(config: Any) -> str | None:
         ports.append(port)
     if ports[0] == ports[1]:
         return f"server.proxy_port and server.dashboard_port are both {ports[0]}; they must differ"
+    upstream = server.get("upstream", "https://")
+    if not isinstance(upstream, str) or not upstream.startswith(("http://", "https://")):
+        return "server.upstream must be an http:// or https:// URL"
     cache = config.get("cache")
     cache = cache if isinstance(cache, dict) else {}
     for field_name in ("size_mb", "ttl_hours"):

@@ -192,11 +192,15 @@ def expected_files(answers: dict[str, Any]) -> set[str]:
             "Cargo.toml",
             "build.rs",
             "src/main.rs",
+            "src/cache.rs",
+            "src/client.rs",
             "src/config.rs",
-            "src/health.rs",
+            "src/home.rs",
+            "src/proxy.rs",
             "src/schema.rs",
             "src/server.rs",
             "src/stats.rs",
+            "src/tls.rs",
             "tests/cli.rs",
         ]
         root.add(CONFIG)

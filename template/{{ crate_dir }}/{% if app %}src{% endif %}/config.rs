@@ -1,12 +1,11 @@
 //! The orchestra configuration compiled into the binary, and the settings in
 //! effect at run time: the configuration's values, overridden by the environment
 //! (CCO_PROXY_PORT, CCO_DASHBOARD_PORT, CCO_BIND, CCO_HOME, CCO_CACHE_SIZE,
-//! CCO_CACHE_TTL) and, for the ports, by command-line flags.
+//! CCO_CACHE_TTL, CCO_UPSTREAM, CCO_UPSTREAM_TIMEOUT) and, for the ports and the upstream,
+//! by command-line flags. ANTHROPIC_API_KEY is read where it is used, never shown.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-
-use serde::Serialize;
 
 /// config/orchestra-config.json, as build.rs validated it.
 const EMBEDDED: &str = include_str!(env!("CCO_CONFIG_PATH"));
@@ -23,10 +22,14 @@ pub fn embedded() -> OrchestraConfig {
 pub enum SettingError {
     #[error("{name}: \"{value}\" is not a port (expected an integer from 1 to 65535)")]
     Port { name: &'static str, value: String },
-    #[error("{name}: \"{value}\" is not a positive integer")]
+    #[error("{name}: \"{value}\" is not a positive number")]
     Positive { name: &'static str, value: String },
     #[error("{name}: \"{value}\" is not an IP address")]
     Address { name: &'static str, value: String },
+    #[error(
+        "{name}: \"{value}\" is not an http:// or https:// URL (e.g. https://api.anthropic.com)"
+    )]
+    Url { name: &'static str, value: String },
     #[error(
         "the proxy and the dashboard cannot share port {0}; set CCO_PROXY_PORT or CCO_DASHBOARD_PORT"
     )]
@@ -38,7 +41,7 @@ pub enum SettingError {
 }
 
 /// Where each value came from, so `config` can say so.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     Flag,
     Environment,
@@ -46,29 +49,39 @@ pub enum Source {
     Default,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Setting<T> {
     pub value: T,
     pub source: Source,
 }
 
 /// Everything `run` and `config` use.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     pub proxy_port: Setting<u16>,
     pub dashboard_port: Setting<u16>,
     pub bind: Setting<IpAddr>,
     pub home: Setting<PathBuf>,
     pub cache_size_mb: Setting<u64>,
-    pub cache_ttl_hours: Setting<u64>,
+    /// Hours; a fraction is allowed (0.5 is half an hour).
+    pub cache_ttl_hours: Setting<f64>,
+    pub upstream: Setting<hyper::Uri>,
+    pub upstream_timeout_secs: Setting<u64>,
     pub agents: Vec<Agent>,
 }
 
-/// Ports given on the command line, which win over the environment.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct PortFlags {
+/// The upstream when neither a flag, CCO_UPSTREAM nor the configuration names one.
+pub const DEFAULT_UPSTREAM: &str = "https://api.anthropic.com";
+/// Seconds the upstream may take to start answering, and between two parts of an answer
+/// (the Anthropic SDKs' own default timeout is 10 minutes).
+const DEFAULT_UPSTREAM_TIMEOUT_SECS: u64 = 600;
+
+/// Settings given on the command line, which win over the environment.
+#[derive(Debug, Default, Clone)]
+pub struct Flags {
     pub proxy: Option<u16>,
     pub dashboard: Option<u16>,
+    pub upstream: Option<String>,
 }
 
 /// Resolves settings one at a time from flags, then the environment, then the
@@ -104,7 +117,7 @@ impl<E: Fn(&str) -> Option<String>> Resolver<E> {
     }
 
     /// Both ports, which must differ.
-    pub fn ports(&self, flags: PortFlags) -> Result<(Setting<u16>, Setting<u16>), SettingError> {
+    pub fn ports(&self, flags: &Flags) -> Result<(Setting<u16>, Setting<u16>), SettingError> {
         let proxy = self.proxy_port(flags.proxy)?;
         let dashboard = self.dashboard_port(flags.dashboard)?;
         if proxy.value == dashboard.value {
@@ -145,8 +158,30 @@ impl<E: Fn(&str) -> Option<String>> Resolver<E> {
         }
     }
 
+    /// Where the proxy forwards to: the flag, CCO_UPSTREAM, the configuration's, or
+    /// DEFAULT_UPSTREAM.
+    pub fn upstream(&self, flag: Option<&str>) -> Result<Setting<hyper::Uri>, SettingError> {
+        let (value, source, name) = match (flag, (self.env)("CCO_UPSTREAM")) {
+            (Some(flag), _) => (flag.to_string(), Source::Flag, "--upstream"),
+            (None, Some(value)) => (value, Source::Environment, "CCO_UPSTREAM"),
+            (None, None) => match &self.config.server.upstream {
+                Some(value) => (value.clone(), Source::Config, "server.upstream"),
+                None => (DEFAULT_UPSTREAM.to_string(), Source::Default, "default"),
+            },
+        };
+        Ok(Setting {
+            value: parse_url(name, value.trim())?,
+            source,
+        })
+    }
+
+    /// Whether ANTHROPIC_API_KEY is set (its value is read only by `run`, where it is used).
+    pub fn api_key(&self) -> Option<String> {
+        (self.env)("ANTHROPIC_API_KEY").filter(|key| !key.trim().is_empty())
+    }
+
     /// Every setting, as `run` and `config` use them.
-    pub fn settings(&self, flags: PortFlags) -> Result<Settings, SettingError> {
+    pub fn settings(&self, flags: &Flags) -> Result<Settings, SettingError> {
         let (proxy_port, dashboard_port) = self.ports(flags)?;
         Ok(Settings {
             proxy_port,
@@ -162,7 +197,17 @@ impl<E: Fn(&str) -> Option<String>> Resolver<E> {
             cache_ttl_hours: from_env(
                 &self.env,
                 "CCO_CACHE_TTL",
-                configured(self.config.cache.ttl_hours),
+                configured(self.config.cache.ttl_hours as f64),
+                parse_hours,
+            )?,
+            upstream: self.upstream(flags.upstream.as_deref())?,
+            upstream_timeout_secs: from_env(
+                &self.env,
+                "CCO_UPSTREAM_TIMEOUT",
+                Setting {
+                    value: DEFAULT_UPSTREAM_TIMEOUT_SECS,
+                    source: Source::Default,
+                },
                 parse_positive,
             )?,
             agents: self.config.agents.clone(),
@@ -218,6 +263,29 @@ fn parse_port(name: &'static str, value: &str) -> Result<u16, SettingError> {
     }
 }
 
+/// An http:// or https:// URL with a host; a path is a prefix for every forwarded path.
+fn parse_url(name: &'static str, value: &str) -> Result<hyper::Uri, SettingError> {
+    let refused = || SettingError::Url {
+        name,
+        value: value.to_string(),
+    };
+    let uri: hyper::Uri = value.parse().map_err(|_| refused())?;
+    match (uri.scheme_str(), uri.host(), uri.query()) {
+        (Some("http" | "https"), Some(host), None) if !host.is_empty() => Ok(uri),
+        _ => Err(refused()),
+    }
+}
+
+fn parse_hours(name: &'static str, value: &str) -> Result<f64, SettingError> {
+    match value.parse::<f64>() {
+        Ok(hours) if hours.is_finite() && hours > 0.0 => Ok(hours),
+        _ => Err(SettingError::Positive {
+            name,
+            value: value.to_string(),
+        }),
+    }
+}
+
 fn parse_positive(name: &'static str, value: &str) -> Result<u64, SettingError> {
     match value.parse::<u64>() {
         Ok(number) if number > 0 => Ok(number),
@@ -241,8 +309,8 @@ mod tests {
         Resolver::new(embedded(), move |name| vars.get(name).cloned())
     }
 
-    fn resolve(flags: PortFlags, vars: &[(&str, &str)]) -> Result<Settings, SettingError> {
-        resolver(vars).settings(flags)
+    fn resolve(flags: Flags, vars: &[(&str, &str)]) -> Result<Settings, SettingError> {
+        resolver(vars).settings(&flags)
     }
 
     #[test]
@@ -255,7 +323,7 @@ mod tests {
     #[test]
     fn configuration_is_the_default() {
         let config = embedded();
-        let settings = resolve(PortFlags::default(), &[("HOME", "/home/user")]).unwrap();
+        let settings = resolve(Flags::default(), &[("HOME", "/home/user")]).unwrap();
         assert_eq!(settings.proxy_port.value, config.server.proxy_port);
         assert_eq!(settings.proxy_port.source, Source::Config);
         assert_eq!(settings.home.value, PathBuf::from("/home/user/.cco"));
@@ -264,9 +332,9 @@ mod tests {
 
     #[test]
     fn flags_beat_environment_beats_configuration() {
-        let flags = PortFlags {
+        let flags = Flags {
             proxy: Some(9000),
-            dashboard: None,
+            ..Flags::default()
         };
         let settings = resolve(
             flags,
@@ -289,10 +357,13 @@ mod tests {
             ("CCO_PROXY_PORT", "abc"),
             ("CCO_DASHBOARD_PORT", "70000"),
             ("CCO_CACHE_SIZE", "0"),
+            ("CCO_CACHE_TTL", "0"),
             ("CCO_BIND", "here"),
+            ("CCO_UPSTREAM", "api.anthropic.com"),
+            ("CCO_UPSTREAM", "ftp://example.com"),
+            ("CCO_UPSTREAM_TIMEOUT", "-1"),
         ] {
-            let error =
-                resolve(PortFlags::default(), &[("HOME", "/h"), (name, value)]).unwrap_err();
+            let error = resolve(Flags::default(), &[("HOME", "/h"), (name, value)]).unwrap_err();
             assert!(error.to_string().starts_with(name), "{error}");
         }
     }
@@ -300,7 +371,7 @@ mod tests {
     #[test]
     fn equal_ports_are_refused() {
         let error = resolve(
-            PortFlags::default(),
+            Flags::default(),
             &[
                 ("HOME", "/h"),
                 ("CCO_PROXY_PORT", "7000"),
@@ -317,7 +388,7 @@ mod tests {
             ("CCO_PROXY_PORT", "abc"),
             ("CCO_CACHE_SIZE", "0"),
         ]);
-        assert!(resolver.settings(PortFlags::default()).is_err());
+        assert!(resolver.settings(&Flags::default()).is_err());
         assert_eq!(resolver.home().unwrap().value, PathBuf::from("/h/.cco"));
         let config = embedded();
         assert_eq!(
@@ -328,15 +399,33 @@ mod tests {
 
     #[test]
     fn cco_home_wins_over_home() {
-        let settings = resolve(
-            PortFlags::default(),
-            &[("HOME", "/h"), ("CCO_HOME", "/data")],
-        )
-        .unwrap();
+        let settings = resolve(Flags::default(), &[("HOME", "/h"), ("CCO_HOME", "/data")]).unwrap();
         assert_eq!(settings.home.value, PathBuf::from("/data"));
         assert!(matches!(
-            resolve(PortFlags::default(), &[]),
+            resolve(Flags::default(), &[]),
             Err(SettingError::NoHome)
         ));
+    }
+
+    #[test]
+    fn the_upstream_is_layered_like_the_other_settings() {
+        let settings = resolve(Flags::default(), &[("HOME", "/h")]).unwrap();
+        assert_eq!(settings.upstream.value, DEFAULT_UPSTREAM);
+        let settings = resolve(
+            Flags::default(),
+            &[
+                ("HOME", "/h"),
+                ("CCO_UPSTREAM", "http://127.0.0.1:9/prefix"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(settings.upstream.value, "http://127.0.0.1:9/prefix");
+        assert_eq!(settings.upstream.source, Source::Environment);
+        let flags = Flags {
+            upstream: Some("https://example.com".to_string()),
+            ..Flags::default()
+        };
+        let settings = resolve(flags, &[("HOME", "/h"), ("CCO_UPSTREAM", "http://x")]).unwrap();
+        assert_eq!(settings.upstream.source, Source::Flag);
     }
 }

@@ -1,11 +1,16 @@
-//! Claude Code Orchestra: `run` serves the proxy and the dashboard, `health` asks a
-//! running instance how it is, `stats` shows what it served, `config` what it uses.
+//! Claude Code Orchestra: `run` serves the proxy (to CCO_UPSTREAM, with a response cache)
+//! and the dashboard, `health` asks a running instance how it is, `stats` shows what it
+//! served, `config` what it uses.
 
+mod cache;
+mod client;
 mod config;
-mod health;
+mod home;
+mod proxy;
 mod schema;
 mod server;
 mod stats;
+mod tls;
 
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
@@ -16,7 +21,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use config::{PortFlags, Resolver, SettingError, Settings, Source};
+use config::{Flags, Resolver, SettingError, Settings, Source};
 
 /// What build.rs embedded: `cco --version` and `/health` show it.
 mod build_info {
@@ -41,11 +46,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the proxy and the dashboard until SIGINT or SIGTERM, counting requests
+    /// Serve the proxy to the upstream and the dashboard until SIGINT or SIGTERM, counting requests
     Run(RunArgs),
     /// Ask a running instance for /health on both ports; exit 0 when both answer, 1 otherwise
     Health(HealthArgs),
-    /// Show the requests `run` has served, by service, route and status
+    /// Show what `run` served: the proxy's cache, errors and tokens by model, and requests by route
     Stats,
     /// Show the settings in effect and where each comes from
     Config,
@@ -59,6 +64,9 @@ struct RunArgs {
     /// Dashboard port [default: CCO_DASHBOARD_PORT, else the configuration's]
     #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     dashboard_port: Option<u16>,
+    /// Where the proxy forwards to, http:// or https:// [default: CCO_UPSTREAM, else the configuration's, else https://api.anthropic.com]
+    #[arg(long, value_name = "URL")]
+    upstream: Option<String>,
 }
 
 #[derive(Args)]
@@ -98,9 +106,10 @@ fn main() -> ExitCode {
 }
 
 fn run(resolver: &Resolver<impl Fn(&str) -> Option<String>>, args: RunArgs) -> Result<ExitCode> {
-    let settings = resolver.settings(PortFlags {
+    let settings = resolver.settings(&Flags {
         proxy: args.proxy_port,
         dashboard: args.dashboard_port,
+        upstream: args.upstream,
     })?;
     // Logs go to stderr, coloured only on a terminal; RUST_LOG filters them (default: info).
     let filter = match std::env::var("RUST_LOG") {
@@ -129,7 +138,7 @@ fn health(
     let ports = match args.port {
         Some(port) => vec![port],
         None => {
-            let (proxy, dashboard) = resolver.ports(PortFlags::default())?;
+            let (proxy, dashboard) = resolver.ports(&Flags::default())?;
             vec![proxy.value, dashboard.value]
         }
     };
@@ -139,7 +148,7 @@ fn health(
     let mut out = String::new();
     for port in ports {
         let host = &args.host;
-        match runtime.block_on(health::check(host, port, timeout)) {
+        match runtime.block_on(client::check(host, port, timeout)) {
             Ok(body) => writeln!(out, "{host}:{port} healthy: {body}")?,
             Err(error) => {
                 writeln!(out, "{host}:{port} unhealthy: {error:#}")?;
@@ -160,7 +169,7 @@ fn stats(resolver: &Resolver<impl Fn(&str) -> Option<String>>) -> Result<ExitCod
     let dashboard_port = resolver.dashboard_port(None)?.value;
     // A running instance knows counts it has not written yet: ask it first.
     let live = runtime()?
-        .block_on(health::stats("127.0.0.1", dashboard_port))
+        .block_on(client::stats("127.0.0.1", dashboard_port))
         .ok();
     let (recorded, origin) = match live {
         Some(stats) => (
@@ -173,6 +182,7 @@ fn stats(resolver: &Resolver<impl Fn(&str) -> Option<String>>) -> Result<ExitCod
     match recorded {
         Some(recorded) if !recorded.is_empty() => {
             writeln!(out, "{} requests recorded {origin}", recorded.total())?;
+            write_proxied(&mut out, &recorded)?;
             writeln!(
                 out,
                 "{:<10} {:<24} {:>6} {:>10}",
@@ -197,8 +207,8 @@ fn stats(resolver: &Resolver<impl Fn(&str) -> Option<String>>) -> Result<ExitCod
 }
 
 fn show_config(resolver: &Resolver<impl Fn(&str) -> Option<String>>) -> Result<ExitCode> {
-    let settings = resolver.settings(PortFlags::default())?;
-    emit(&settings_table(&settings)?)?;
+    let settings = resolver.settings(&Flags::default())?;
+    emit(&settings_table(&settings, resolver.api_key().is_some())?)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -217,7 +227,46 @@ fn emit(text: &str) -> Result<()> {
     }
 }
 
-fn settings_table(settings: &Settings) -> Result<String> {
+/// The proxy's part of `stats`: totals, then a row per model.
+fn write_proxied(out: &mut String, recorded: &stats::Stats) -> Result<()> {
+    let models = recorded.models();
+    if models.is_empty() {
+        return Ok(());
+    }
+    let sum = recorded.proxied();
+    writeln!(
+        out,
+        "proxied {}: cache {} hits, {} misses; saved {} bytes and {:.1} s of upstream time; {} upstream errors",
+        sum.requests,
+        sum.cache_hits,
+        sum.cache_misses,
+        sum.bytes_saved,
+        sum.upstream_ms_saved as f64 / 1000.0,
+        sum.upstream_errors
+    )?;
+    writeln!(
+        out,
+        "{:<28} {:>8} {:>6} {:>6} {:>6} {:>12} {:>12}",
+        "MODEL", "REQUESTS", "HITS", "MISSES", "ERRORS", "INPUT TOKENS", "OUTPUT TOKENS"
+    )?;
+    for entry in models {
+        let counts = entry.counts;
+        writeln!(
+            out,
+            "{:<28} {:>8} {:>6} {:>6} {:>6} {:>12} {:>12}",
+            entry.model,
+            counts.requests,
+            counts.cache_hits,
+            counts.cache_misses,
+            counts.upstream_errors,
+            counts.input_tokens,
+            counts.output_tokens
+        )?;
+    }
+    Ok(())
+}
+
+fn settings_table(settings: &Settings, api_key: bool) -> Result<String> {
     let source = |source: Source, variable: &str| match source {
         Source::Flag => "command line".to_string(),
         Source::Environment => variable.to_string(),
@@ -255,10 +304,28 @@ fn settings_table(settings: &Settings) -> Result<String> {
             format!("{} h", settings.cache_ttl_hours.value),
             source(settings.cache_ttl_hours.source, "CCO_CACHE_TTL"),
         ),
+        (
+            "upstream",
+            settings.upstream.value.to_string(),
+            source(settings.upstream.source, "CCO_UPSTREAM"),
+        ),
+        (
+            "upstream timeout",
+            format!("{} s", settings.upstream_timeout_secs.value),
+            source(
+                settings.upstream_timeout_secs.source,
+                "CCO_UPSTREAM_TIMEOUT",
+            ),
+        ),
+        (
+            "api key",
+            if api_key { "set" } else { "not set" }.to_string(),
+            "ANTHROPIC_API_KEY".to_string(),
+        ),
     ];
     let mut out = String::new();
     for (name, value, source) in rows {
-        writeln!(out, "{name:<15} {value:<28} ({source})")?;
+        writeln!(out, "{name:<16} {value:<28} ({source})")?;
     }
     writeln!(out, "agents")?;
     for agent in &settings.agents {

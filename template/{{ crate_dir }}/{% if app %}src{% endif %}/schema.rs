@@ -16,6 +16,9 @@ pub struct OrchestraConfig {
 pub struct ServerConfig {
     pub proxy_port: u16,
     pub dashboard_port: u16,
+    /// Where the proxy forwards to (CCO_UPSTREAM overrides it); absent: the Anthropic API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -48,6 +51,12 @@ fn check(config: &Value) -> Result<(), String> {
         return Err(format!(
             "server.proxy_port and server.dashboard_port are both {proxy_port}; they must differ"
         ));
+    }
+    if let Some(upstream) = config.pointer("/server/upstream") {
+        match upstream.as_str() {
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => {}
+            _ => return Err("server.upstream must be an http:// or https:// URL".to_string()),
+        }
     }
     for field in ["size_mb", "ttl_hours"] {
         match config

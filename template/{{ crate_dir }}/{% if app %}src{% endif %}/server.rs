@@ -1,12 +1,11 @@
 //! `run`: the proxy and the dashboard, each on its own port, until SIGINT, SIGTERM or SIGHUP.
 //!
-//! Both answer `/health`. The dashboard also shows the request counts (`/` as a
-//! page, `/api/stats` as JSON). The proxy has no upstream yet: any other path is
-//! an honest 404, counted like every other request.
+//! Both answer `/health`. The proxy forwards every other request to the upstream (proxy.rs);
+//! the dashboard shows what was served (`/` as a page, `/api/stats` as JSON).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -25,8 +24,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::build_info;
+use crate::cache::{self, Cache};
 use crate::config::Settings;
-use crate::stats::{self, Stats};
+use crate::proxy::{Proxy, Upstream};
+use crate::stats::{self, Exchange, Stats};
 
 /// How often recorded requests are written to disk while serving.
 const FLUSH_INTERVAL: Duration = Duration::from_secs(2);
@@ -43,6 +44,8 @@ const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
 struct Shared {
     recorded: Mutex<Recorded>,
     stats_path: PathBuf,
+    /// Set once the proxy exists (it records into this): the dashboard shows its cache.
+    proxy: OnceLock<Arc<Proxy>>,
 }
 
 /// The counts, and whether they changed since they were last written.
@@ -57,11 +60,24 @@ impl Shared {
             .lock()
             .expect("no thread panics while holding the counts")
     }
+
+    fn record_exchange(&self, exchange: &Exchange) {
+        let mut recorded = self.recorded();
+        recorded.stats.record_exchange(exchange);
+        recorded.dirty = true;
+    }
+
+    /// Entries and bytes in the cache.
+    fn cache_usage(&self) -> (usize, u64) {
+        self.proxy
+            .get()
+            .map_or((0, 0), |proxy| proxy.cache().usage())
+    }
 }
 
 pub async fn run(settings: Settings) -> Result<()> {
     // Held until `run` returns: one `run` per CCO_HOME, and a CCO_HOME it can write.
-    let _claim = stats::claim(&settings.home.value)?;
+    let _claim = crate::home::claim(&settings.home.value)?;
     let stats_path = settings.home.value.join(stats::FILE_NAME);
     let stats = Stats::load(&stats_path)?.unwrap_or_default();
     let shared = Arc::new(Shared {
@@ -70,17 +86,21 @@ pub async fn run(settings: Settings) -> Result<()> {
             dirty: false,
         }),
         stats_path,
+        proxy: OnceLock::new(),
     });
+    let proxy = Arc::new(proxy(&settings, &shared)?);
+    let _ = shared.proxy.set(proxy.clone());
 
     let bind = settings.bind.value;
-    let proxy = listen(SocketAddr::new(bind, settings.proxy_port.value), "proxy").await?;
+    let proxy_listener = listen(SocketAddr::new(bind, settings.proxy_port.value), "proxy").await?;
     let dashboard = listen(
         SocketAddr::new(bind, settings.dashboard_port.value),
         "dashboard",
     )
     .await?;
     tracing::info!(
-        proxy = %proxy.local_addr()?,
+        proxy = %proxy_listener.local_addr()?,
+        upstream = %settings.upstream.value,
         dashboard = %dashboard.local_addr()?,
         stats = %shared.stats_path.display(),
         "{} {} serving",
@@ -91,8 +111,8 @@ pub async fn run(settings: Settings) -> Result<()> {
     let (stop, stopped) = watch::channel(false);
     let proxy = serve(
         "proxy",
-        proxy,
-        counted("proxy", Router::new(), &shared),
+        proxy_listener,
+        proxy_router(&shared, proxy),
         stopped.clone(),
     );
     let dashboard = serve("dashboard", dashboard, dashboard_router(&shared), stopped);
@@ -112,6 +132,28 @@ pub async fn run(settings: Settings) -> Result<()> {
     tokio::join!(proxy, dashboard);
     flusher.abort();
     flush_blocking(shared).await
+}
+
+/// The proxy for these settings, its cache in CCO_HOME, recording into `shared`.
+fn proxy(settings: &Settings, shared: &Arc<Shared>) -> Result<Proxy> {
+    let cache = Cache::open(
+        &settings.home.value.join(cache::DIRECTORY),
+        settings.cache_size_mb.value.saturating_mul(1_000_000),
+        Duration::from_secs_f64(settings.cache_ttl_hours.value * 3600.0),
+    )?;
+    let upstream = Upstream {
+        base: settings.upstream.value.clone(),
+        timeout: Duration::from_secs(settings.upstream_timeout_secs.value),
+        api_key: std::env::var("ANTHROPIC_API_KEY")
+            .ok()
+            .filter(|key| !key.trim().is_empty()),
+    };
+    let recorder = shared.clone();
+    Proxy::new(
+        upstream,
+        cache,
+        Arc::new(move |exchange| recorder.record_exchange(&exchange)),
+    )
 }
 
 async fn listen(address: SocketAddr, service: &str) -> Result<TcpListener> {
@@ -177,15 +219,22 @@ async fn serve(
 fn dashboard_router(shared: &Arc<Shared>) -> Router {
     let pages = Router::new()
         .route("/", get(dashboard_page))
-        .route("/api/stats", get(stats_json));
+        .route("/api/stats", get(stats_json))
+        .fallback(not_found);
     counted("dashboard", pages, shared)
+}
+
+/// `/health`, and everything else forwarded (counted as the route "upstream").
+fn proxy_router(shared: &Arc<Shared>, proxy: Arc<Proxy>) -> Router {
+    let forward =
+        Router::new().fallback(move |request: Request| async move { proxy.forward(request).await });
+    counted("proxy", forward, shared)
 }
 
 /// Adds the routes both services share, and the request counter around all of them.
 fn counted(service: &'static str, routes: Router<Arc<Shared>>, shared: &Arc<Shared>) -> Router {
     routes
         .route("/health", get(move || health(service)))
-        .fallback(not_found)
         .with_state(shared.clone())
         .layer(middleware::from_fn_with_state(
             (service, shared.clone()),
@@ -218,6 +267,7 @@ async fn count(
 ) -> Response {
     let route = match request.extensions().get::<MatchedPath>() {
         Some(path) => path.as_str().to_string(),
+        None if service == "proxy" => "upstream".to_string(),
         None => "unmatched".to_string(),
     };
     let response = next.run(request).await;
@@ -236,13 +286,16 @@ async fn count(
 }
 
 async fn stats_json(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
-    let recorded = shared.recorded();
-    Json(json!({ "total": recorded.stats.total(), "requests": recorded.stats.entries() }))
+    let mut served = shared.recorded().stats.to_api();
+    let (entries, bytes) = shared.cache_usage();
+    served["cache"] = json!({ "entries": entries, "bytes": bytes });
+    Json(served)
 }
 
 async fn dashboard_page(State(shared): State<Arc<Shared>>) -> Html<String> {
     let stats = shared.recorded().stats.clone();
-    let rows: String = stats
+    let (entries, bytes) = shared.cache_usage();
+    let requests: String = stats
         .entries()
         .iter()
         .map(|entry| {
@@ -255,10 +308,31 @@ async fn dashboard_page(State(shared): State<Arc<Shared>>) -> Html<String> {
             )
         })
         .collect();
+    let models: String = stats
+        .models()
+        .iter()
+        .map(|entry| {
+            let counts = &entry.counts;
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td></tr>",
+                escape(&entry.model),
+                counts.requests,
+                counts.cache_hits,
+                counts.cache_misses,
+                counts.upstream_errors,
+                counts.input_tokens,
+                counts.output_tokens,
+                counts.bytes_saved,
+                counts.upstream_ms_saved as f64 / 1000.0,
+            )
+        })
+        .collect();
     Html(format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{name} dashboard</title></head><body>\
-         <h1>{name} {version}</h1><p>{total} requests recorded.</p>\
-         <table><tr><th>service</th><th>route</th><th>status</th><th>count</th></tr>{rows}</table></body></html>",
+         <h1>{name} {version}</h1><p>{total} requests recorded. The cache holds {entries} answers, {bytes} bytes.</p>\
+         <h2>Proxied, by model</h2><table><tr><th>model</th><th>requests</th><th>cache hits</th><th>misses</th>\
+         <th>upstream errors</th><th>input tokens</th><th>output tokens</th><th>bytes saved</th><th>upstream s saved</th></tr>{models}</table>\
+         <h2>Requests</h2><table><tr><th>service</th><th>route</th><th>status</th><th>count</th></tr>{requests}</table></body></html>",
         name = env!("CARGO_PKG_NAME"),
         version = build_info::VERSION,
         total = stats.total(),
@@ -337,6 +411,7 @@ mod tests {
                 dirty: false,
             }),
             stats_path: PathBuf::from("unused.json"),
+            proxy: OnceLock::new(),
         })
     }
 
@@ -359,13 +434,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_unknown_path_is_a_counted_404_by_route_pattern() {
+    async fn the_dashboard_counts_an_unknown_path_as_a_404_by_route_pattern() {
         let shared = shared();
-        let proxy = counted("proxy", Router::new(), &shared);
-        let (status, body) = get(&proxy, "/v1/messages?key=secret").await;
+        let dashboard = dashboard_router(&shared);
+        let (status, body) = get(&dashboard, "/v1/messages?key=secret").await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert_eq!(body["path"], "/v1/messages");
-        get(&proxy, "/health").await;
+        get(&dashboard, "/health").await;
         let recorded = shared.recorded();
         assert!(recorded.dirty);
         let routes: Vec<_> = recorded
@@ -381,6 +456,36 @@ mod tests {
                 ("unmatched".to_string(), 404, 1)
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn the_proxy_answers_502_naming_an_unreachable_upstream() {
+        let shared = shared();
+        let home = std::env::temp_dir().join(format!("cco-server-{}", std::process::id()));
+        let cache = Cache::open(&home, 1_000_000, Duration::from_secs(60)).unwrap();
+        let upstream = Upstream {
+            // Port 9 (discard) is closed on a machine that runs this test.
+            base: "http://127.0.0.1:9".parse().unwrap(),
+            timeout: Duration::from_secs(5),
+            api_key: Some("sk-secret".to_string()),
+        };
+        let recorder = shared.clone();
+        let proxy = Proxy::new(
+            upstream,
+            cache,
+            Arc::new(move |exchange| recorder.record_exchange(&exchange)),
+        )
+        .unwrap();
+        let router = proxy_router(&shared, Arc::new(proxy));
+        let (status, body) = get(&router, "/v1/models").await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY);
+        assert_eq!(body["type"], "error");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("http://127.0.0.1:9/"), "{message}");
+        assert!(!message.contains("sk-secret"));
+        let recorded = shared.recorded();
+        assert_eq!(recorded.stats.proxied().upstream_errors, 1);
+        assert_eq!(recorded.stats.entries()[0].route, "upstream");
     }
 
     #[tokio::test]

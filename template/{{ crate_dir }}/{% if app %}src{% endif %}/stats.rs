@@ -1,4 +1,6 @@
-//! Request counts by service, route and status, kept in `$CCO_HOME/stats.json`.
+//! What `run` served, kept in `$CCO_HOME/stats.json`: requests by service, route and status,
+//! and for the proxy, per model, the cache's hits and misses, what they saved, the
+//! upstream's errors and the tokens it reported.
 //!
 //! The file is replaced atomically (written beside it, synced, then renamed over
 //! it), so a crash leaves either the old counts or the new ones, never half a file.
@@ -22,15 +24,64 @@ pub struct Entry {
     pub count: u64,
 }
 
+/// What the proxy did for one model (`-` for requests that name none).
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ModelCounts {
+    pub requests: u64,
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    pub upstream_errors: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// Response bytes the cache answered instead of the upstream.
+    pub bytes_saved: u64,
+    /// The upstream's time those cached answers took when they were first fetched.
+    pub upstream_ms_saved: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct ModelEntry {
+    pub model: String,
+    #[serde(flatten)]
+    pub counts: ModelCounts,
+}
+
+/// How the cache took part in one proxied request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheUse {
+    /// Answered from the cache: `bytes` of body the upstream first took `upstream_ms` for.
+    Hit { bytes: u64, upstream_ms: u64 },
+    /// Could have been cached, and went to the upstream.
+    Miss,
+    /// Not a request the cache answers (streaming, asked not to, not GET or POST).
+    Bypass,
+}
+
+/// One proxied request, as the proxy reports it once its answer has been sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    pub model: String,
+    pub cache: CacheUse,
+    /// The upstream could not be reached, timed out, or answered 4xx or 5xx.
+    pub upstream_error: bool,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Stats {
     counts: BTreeMap<(String, String, u16), u64>,
+    models: BTreeMap<String, ModelCounts>,
 }
 
 #[derive(Deserialize, Serialize)]
 struct StatsFile {
     version: u32,
     requests: Vec<Entry>,
+    /// Absent from version 1 files, written before the proxy forwarded anything.
+    #[serde(default)]
+    models: Vec<ModelEntry>,
 }
 
 impl Stats {
@@ -39,6 +90,23 @@ impl Stats {
             .counts
             .entry((service.to_string(), route.to_string(), status))
             .or_default() += 1;
+    }
+
+    pub fn record_exchange(&mut self, exchange: &Exchange) {
+        let counts = self.models.entry(exchange.model.clone()).or_default();
+        counts.requests += 1;
+        match exchange.cache {
+            CacheUse::Hit { bytes, upstream_ms } => {
+                counts.cache_hits += 1;
+                counts.bytes_saved += bytes;
+                counts.upstream_ms_saved += upstream_ms;
+            }
+            CacheUse::Miss => counts.cache_misses += 1,
+            CacheUse::Bypass => {}
+        }
+        counts.upstream_errors += u64::from(exchange.upstream_error);
+        counts.input_tokens += exchange.input_tokens;
+        counts.output_tokens += exchange.output_tokens;
     }
 
     pub fn total(&self) -> u64 {
@@ -61,6 +129,32 @@ impl Stats {
             .collect()
     }
 
+    pub fn models(&self) -> Vec<ModelEntry> {
+        self.models
+            .iter()
+            .map(|(model, counts)| ModelEntry {
+                model: model.clone(),
+                counts: counts.clone(),
+            })
+            .collect()
+    }
+
+    /// Every model's counts added up.
+    pub fn proxied(&self) -> ModelCounts {
+        let mut sum = ModelCounts::default();
+        for counts in self.models.values() {
+            sum.requests += counts.requests;
+            sum.cache_hits += counts.cache_hits;
+            sum.cache_misses += counts.cache_misses;
+            sum.upstream_errors += counts.upstream_errors;
+            sum.input_tokens += counts.input_tokens;
+            sum.output_tokens += counts.output_tokens;
+            sum.bytes_saved += counts.bytes_saved;
+            sum.upstream_ms_saved += counts.upstream_ms_saved;
+        }
+        sum
+    }
+
     /// Reads the counts; a missing file is no counts yet, a corrupt one is an error
     /// (it is never overwritten, so nothing recorded is lost).
     pub fn load(path: &Path) -> Result<Option<Self>> {
@@ -77,27 +171,37 @@ impl Stats {
                 path.display()
             )
         })?;
-        Ok(Some(Self::from_entries(file.requests)))
+        Ok(Some(Self::from_file(file)))
     }
 
     /// The counts as the dashboard's `/api/stats` serves them.
     pub fn from_api(text: &str) -> Result<Self> {
-        #[derive(Deserialize)]
-        struct Served {
-            requests: Vec<Entry>,
-        }
-        let served: Served =
+        let served: StatsFile =
             serde_json::from_str(text).context("/api/stats did not answer with counts")?;
-        Ok(Self::from_entries(served.requests))
+        Ok(Self::from_file(served))
     }
 
-    fn from_entries(entries: Vec<Entry>) -> Self {
+    /// What `/api/stats` serves: the file's form, with the totals.
+    pub fn to_api(&self) -> serde_json::Value {
+        serde_json::json!({
+            "version": 2,
+            "total": self.total(),
+            "requests": self.entries(),
+            "models": self.models(),
+            "proxied": self.proxied(),
+        })
+    }
+
+    fn from_file(file: StatsFile) -> Self {
         let mut stats = Self::default();
-        for entry in entries {
+        for entry in file.requests {
             *stats
                 .counts
                 .entry((entry.service, entry.route, entry.status))
                 .or_default() += entry.count;
+        }
+        for entry in file.models {
+            stats.models.insert(entry.model, entry.counts);
         }
         stats
     }
@@ -111,8 +215,9 @@ impl Stats {
             .with_context(|| format!("cannot create {}", directory.display()))?;
         let temporary = temporary_path(path);
         let text = serde_json::to_string_pretty(&StatsFile {
-            version: 1,
+            version: 2,
             requests: self.entries(),
+            models: self.models(),
         })?;
         let write = || -> std::io::Result<()> {
             let mut file = fs::File::create(&temporary)?;
@@ -125,53 +230,6 @@ impl Stats {
         };
         write().with_context(|| format!("cannot write {}", path.display()))
     }
-}
-
-/// The file a running `run` holds locked in CCO_HOME, with its process id inside.
-pub const LOCK_NAME: &str = "run.lock";
-
-/// Claims `home` for one `run`: proves it can be written (an unusable CCO_HOME is an error at
-/// start, not counts lost later) and keeps a second `run` from overwriting this one's totals.
-/// The claim lasts as long as the returned file is open; the system releases it when the
-/// process ends, however it ends. Temporary files a killed `run` left behind are removed.
-pub fn claim(home: &Path) -> Result<fs::File> {
-    fs::create_dir_all(home)
-        .with_context(|| format!("CCO_HOME={} cannot be created", home.display()))?;
-    let path = home.join(LOCK_NAME);
-    let mut file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("CCO_HOME={} is not writable", home.display()))?;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(fs::TryLockError::WouldBlock) => {
-            let holder = fs::read_to_string(&path).unwrap_or_default();
-            anyhow::bail!(
-                "another `run` (process {}) is using CCO_HOME={}: stop it, or give this one its own CCO_HOME",
-                holder.trim(),
-                home.display()
-            );
-        }
-        Err(fs::TryLockError::Error(error)) => {
-            return Err(error).with_context(|| format!("cannot lock {}", path.display()));
-        }
-    }
-    file.set_len(0)
-        .and_then(|()| writeln!(file, "{}", std::process::id()))
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("CCO_HOME={} is not writable", home.display()))?;
-    if let Ok(entries) = fs::read_dir(home) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with(&format!("{FILE_NAME}.")) && name.ends_with(".tmp") {
-                let _ = fs::remove_file(entry.path());
-            }
-        }
-    }
-    Ok(file)
 }
 
 fn temporary_path(path: &Path) -> PathBuf {
@@ -198,11 +256,54 @@ mod tests {
         stats.record("proxy", "/health", 200);
         stats.record("proxy", "/health", 200);
         stats.record("dashboard", "unmatched", 404);
+        stats.record_exchange(&Exchange {
+            model: "claude-sonnet-4-5".to_string(),
+            cache: CacheUse::Hit {
+                bytes: 300,
+                upstream_ms: 1200,
+            },
+            upstream_error: false,
+            input_tokens: 0,
+            output_tokens: 0,
+        });
         stats.save(&path).unwrap();
         let loaded = Stats::load(&path).unwrap().unwrap();
         assert_eq!(loaded, stats);
         assert_eq!(loaded.total(), 3);
+        assert_eq!(loaded.proxied().upstream_ms_saved, 1200);
         assert!(!temporary_path(&path).exists());
+    }
+
+    #[test]
+    fn a_first_version_file_still_loads() {
+        let path = scratch("version1").join(FILE_NAME);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(
+            &path,
+            r#"{"version":1,"requests":[{"service":"proxy","route":"/health","status":200,"count":4}]}"#,
+        )
+        .unwrap();
+        let loaded = Stats::load(&path).unwrap().unwrap();
+        assert_eq!(loaded.total(), 4);
+        assert!(loaded.models().is_empty());
+    }
+
+    #[test]
+    fn exchanges_add_up_per_model() {
+        let mut stats = Stats::default();
+        let exchange = |cache, upstream_error, input_tokens| Exchange {
+            model: "m".to_string(),
+            cache,
+            upstream_error,
+            input_tokens,
+            output_tokens: 1,
+        };
+        stats.record_exchange(&exchange(CacheUse::Miss, false, 10));
+        stats.record_exchange(&exchange(CacheUse::Bypass, true, 0));
+        let counts = &stats.models()[0].counts;
+        assert_eq!((counts.requests, counts.cache_misses), (2, 1));
+        assert_eq!((counts.upstream_errors, counts.input_tokens), (1, 10));
+        assert_eq!(counts.output_tokens, 2);
     }
 
     #[test]
