@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks import load, verification
+from benchmarks import load, proxy, verification
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "docs" / "BENCHMARKS.md"
@@ -482,15 +482,15 @@ def verdict(value: float | None, limit: float, unit: str, lower_is_better: bool 
 
 
 VERIFICATION = "## What a verifiable release costs, per target"
+PROXY = "## The proxy and its cache"
 
 
-def verification_section(rows: list[tuple[str, str, str]]) -> list[str]:
+def section(heading: str, flag: str, about: str, rows: list[tuple[str, str, str]]) -> list[str]:
     return [
-        VERIFICATION,
+        heading,
         "",
-        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} (`python -m benchmarks --only-verification`"
-        " refreshes this section alone): every target of the answers, built as the release workflow builds it,"
-        " then each proof it adds, and the rebuild that checks it is reproducible.",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} (`python -m benchmarks {flag}`"
+        f" refreshes this section alone): {about}",
         "",
         "| what | command | figure |",
         "| --- | --- | --- |",
@@ -499,12 +499,28 @@ def verification_section(rows: list[tuple[str, str, str]]) -> list[str]:
     ]
 
 
+def verification_section(rows: list[tuple[str, str, str]]) -> list[str]:
+    about = (
+        "every target of the answers, built as the release workflow builds it, then each proof it adds, and the"
+        " rebuild that checks it is reproducible."
+    )
+    return section(VERIFICATION, "--only-verification", about, rows)
+
+
+def proxy_section(rows: list[tuple[str, str, str]]) -> list[str]:
+    about = (
+        "the default render's release binary serving the stand-in Messages API of tests/upstream.py on 127.0.0.1"
+        " (benchmarks/proxy.py)."
+    )
+    return section(PROXY, "--only-proxy", about, rows)
+
+
 def replace_section(text: str, section: list[str]) -> str:
-    """`text` with its verification section replaced by `section` (added before the notes when
-    it has none)."""
+    """`text` with the section of `section`'s heading replaced by it (added before the notes
+    when it has none)."""
     lines = text.splitlines()
-    if VERIFICATION in lines:
-        start = lines.index(VERIFICATION)
+    if section[0] in lines:
+        start = lines.index(section[0])
         end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
     else:
         start = end = next((i for i, line in enumerate(lines) if line.startswith("## Analysis")), len(lines))
@@ -523,7 +539,22 @@ def main() -> int:
         action="store_true",
         help=f"measure only the release's proofs per target and replace that section of {OUTPUT.name}",
     )
+    parser.add_argument(
+        "--only-proxy",
+        action="store_true",
+        help=f"measure only the proxy and its cache (a default render's release build) and replace that section of "
+        f"{OUTPUT.name}",
+    )
     arguments = parser.parse_args()
+    if arguments.only_proxy:
+        with tempfile.TemporaryDirectory(prefix="cco-benchmarks-") as scratch:
+            work = Path(scratch)
+            render(work / "proxy", "none")
+            run(["cargo", "build", "--release"], work / "proxy" / "cco")
+            measured = proxy.measure(work / "proxy" / "cco" / "target" / "release" / "cco", work)
+        OUTPUT.write_text(replace_section(OUTPUT.read_text(), proxy_section(measured)))
+        print("\n".join(proxy_section(measured)))
+        return 0
     if arguments.only_verification:
         with tempfile.TemporaryDirectory(prefix="cco-benchmarks-") as scratch:
             section = verification_section(verification.measure(Path(scratch), run, render))
@@ -537,6 +568,7 @@ def main() -> int:
         first = benchmark_first_build(work, rows)
         binary = work / "first-validated" / "cco" / "target" / "release" / "cco"
         rows.extend(Row(*row) for row in load.measure(binary, work))
+        proxied = proxy.measure(binary, work)
         builds = benchmark_builds(work, rows)
         benchmark_release(work, rows, builds)
         if not arguments.no_targets:
@@ -606,6 +638,7 @@ def main() -> int:
         "",
         *ratios,
         "",
+        *proxy_section(proxied),
         *(verification_section(proofs) if proofs else []),
     ]
     notes = ROOT / "benchmarks" / "NOTES.md"

@@ -15,6 +15,7 @@ import subprocess
 import threading
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 CONCURRENCY = 8
@@ -29,13 +30,16 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start(binary: Path, home: Path) -> tuple[subprocess.Popen[bytes], int, int]:
+def start(
+    binary: Path, home: Path, settings: Mapping[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], int, int]:
     proxy, dashboard = free_port(), free_port()
     env = {
         **{name: value for name, value in os.environ.items() if not name.startswith("CCO_")},
         "CCO_HOME": str(home),
         "CCO_PROXY_PORT": str(proxy),
         "CCO_DASHBOARD_PORT": str(dashboard),
+        **(settings or {}),
     }
     process = subprocess.Popen([str(binary), "run"], env=env, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 30

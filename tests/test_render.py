@@ -113,7 +113,7 @@ def test_cargo_toml_is_the_specifications(default_files: dict[str, bytes]) -> No
     assert dependencies["hyper-rustls"]["default-features"] is False
     linux = cargo["target"]['cfg(target_os = "linux")']["dependencies"]
     assert set(linux) == {"rustls-native-certs"}
-    assert cargo["lints"]["rust"]["unsafe_code"] == "forbid"
+    assert cargo["lints"]["rust"]["unsafe_code"] == "deny"
     assert dependencies["hyper"]["version"] == "1"
     assert set(cargo["build-dependencies"]) == {"chrono", "serde", "serde_json"}
     assert cargo["profile"]["release"] == {

@@ -182,6 +182,7 @@ def test_an_unstripped_apple_binary_keeps_symbols_the_check_counts(
 FRAMEWORK = """
 pub fn touch() {
     #[cfg(target_os = "macos")]
+    #[allow(unsafe_code)]
     unsafe {
         println!("{}", core_foundation_sys::base::CFGetRetainCount(std::ptr::null()));
     }

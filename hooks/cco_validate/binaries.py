@@ -21,6 +21,7 @@ MACHO_CPUS = {0x01000007: "x86_64", 0x0100000C: "arm64"}
 
 # <mach-o/loader.h>
 LC_SYMTAB = 0x2
+LC_DYSYMTAB = 0xB
 LC_LOAD_DYLIB = 0xC
 LC_CODE_SIGNATURE = 0x1D
 LC_LAZY_LOAD_DYLIB = 0x20
@@ -164,7 +165,8 @@ def read_macho(data: bytes) -> Executable:
     libraries: list[str] = []
     macos_min = None
     signature = None
-    defined = 0
+    symbols = (0, 0)
+    indirect: set[int] = set()
     for _ in range(ncmds):
         command, size = struct.unpack_from("<II", data, offset)
         if command in DYLIB_COMMANDS:
@@ -179,12 +181,22 @@ def read_macho(data: bytes) -> Executable:
             dataoff, datasize = struct.unpack_from("<II", data, offset + 8)
             signature = read_signature(data, dataoff, datasize)
         elif command == LC_SYMTAB:
-            symoff, nsyms = struct.unpack_from("<II", data, offset + 8)
-            for entry in range(symoff, symoff + nsyms * 16, 16):
-                n_type = data[entry + 4]
-                # Stabs (N_STAB: debug entries) and local definitions (not N_EXT) count.
-                defined += bool(n_type & 0xE0) or ((n_type & 0x0E) != 0 and not n_type & 0x01)
+            symbols = struct.unpack_from("<II", data, offset + 8)
+        elif command == LC_DYSYMTAB:
+            # The indirect symbol table: the symbols stubs and GOT entries name.
+            indirectsymoff, nindirectsyms = struct.unpack_from("<II", data, offset + 56)
+            indirect = set(struct.unpack_from(f"<{nindirectsyms}I", data, indirectsymoff))
         offset += size
+    symoff, nsyms = symbols
+    defined = 0
+    for index in range(nsyms):
+        n_type = data[symoff + index * 16 + 4]
+        # Stabs (N_STAB: debug entries) and local definitions (not N_EXT) count, except a local
+        # symbol the indirect symbol table names (a GOT entry of assembly code, such as ring's
+        # on x86_64): rustc's strip, like llvm-strip without -x, keeps those.
+        stab = bool(n_type & 0xE0)
+        local = (n_type & 0x0E) != 0 and not n_type & 0x01 and index not in indirect
+        defined += stab or local
     return Executable(
         format="Mach-O",
         arch=MACHO_CPUS.get(cputype, f"cpu {cputype:#x}"),
