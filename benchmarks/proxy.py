@@ -74,7 +74,8 @@ def apache_bench(port: int, requests: int, headers: Mapping[str, str], work: Pat
     non_2xx = re.search(r"^Non-2xx responses:\s+(\d+)", result.stdout, re.MULTILINE)
     rate = re.search(r"^Requests per second:\s+([\d.]+)", result.stdout, re.MULTILINE)
     if result.returncode != 0 or rate is None or (failed and int(failed.group(1))) or non_2xx:
-        return f"not measured: ab failed: {result.stdout[-300:]}{result.stderr[-300:]}"
+        said = [line.strip() for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+        return f"not measured: ab failed: {said[-1] if said else f'exit {result.returncode}'}"
     return float(rate.group(1))
 
 
