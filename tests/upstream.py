@@ -150,6 +150,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
         self.send_header("request-id", f"req_standin_{len(self.server.state.seen)}")
+        if self.request_version == "HTTP/1.0" and self.headers.get("connection", "").lower() == "keep-alive":
+            self.send_header("connection", "keep-alive")  # HTTP/1.0 keeps a connection only when told
         for name, value in headers.items():
             self.send_header(name.replace("_", "-"), value)
         self.end_headers()
