@@ -25,7 +25,19 @@ from typing import Any
 import pytest
 
 from cco_validate import binaries, builds, model, targets
-from helpers import ALL_TARGETS, CROSS, DEFAULT_ANSWERS, Project, Renders, Validated, git_init, run
+from helpers import (
+    ALL_TARGETS,
+    CROSS,
+    DEFAULT_ANSWERS,
+    RUNTIME_IMAGE,
+    Project,
+    Renders,
+    Validated,
+    git_init,
+    podman,
+    require_podman,
+    run,
+)
 from test_release import release_tools
 
 
@@ -389,6 +401,48 @@ def test_a_release_can_carry_the_static_musl_binary(
     unpacked = tmp_path / "unpacked" / "cco-x86_64-unknown-linux-musl" / "cco"
     assert binaries.read(unpacked).static
     assert run([str(unpacked), "--version"], tmp_path).stdout.startswith("cco 0.1.0 (")
+
+
+@pytest.mark.slow
+def test_the_arm64_deb_installs_with_dpkg_and_its_binary_runs(
+    all_targets: tuple[Project, subprocess.CompletedProcess[str], Path], tmp_path: Path
+) -> None:
+    """The arm64 .deb, packaged by the release leg's own command from the arm64 binary full
+    validation built. This machine cannot start an arm64 container (no binfmt_misc), so dpkg
+    installs it in the stand-in amd64 debian:<release>-slim with arm64 added as a foreign
+    architecture, offline; its libc6:arm64 dependency cannot be installed there, so that one
+    check is forced (--force-depends) and named in the output. The binary dpkg put in
+    /usr/bin runs under qemu-user with Debian's arm64 libc; dpkg -r leaves nothing."""
+    require_podman(RUNTIME_IMAGE)
+    project, _, kept = all_targets
+    target = "aarch64-unknown-linux-gnu"
+    if not (kept / target / "cco").is_file():
+        pytest.skip(f"full validation did not build {target} here")
+    if shutil.which("qemu-aarch64") is None or not targets.AARCH64_ROOT.is_dir():
+        pytest.skip("qemu-aarch64 and Debian's arm64 libc (qemu-user, libc6-arm64-cross) run arm64 binaries here")
+    dist, out = tmp_path / "dist", tmp_path / "out"
+    out.mkdir()
+    run(["scripts/release.sh", "deb", target, str(dist)], project.crate, env={"BINARY": str(kept / target / "cco")})
+    deb = "cco_0.1.0_arm64.deb"
+    assert sorted(path.name for path in dist.iterdir()) == [deb]
+    script = f"""set -eu
+    dpkg --add-architecture arm64
+    dpkg -i --force-depends /dist/{deb} 2>&1 | grep -o 'depends on libc6 (>= [0-9.]*)' | head -1
+    dpkg-query -W -f '${{Package}} ${{Architecture}} ${{Version}}\n' cco
+    cp /usr/bin/cco /out/cco
+    dpkg -r --force-depends cco >/dev/null
+    if [ -e /usr/bin/cco ]; then echo "still installed"; exit 1; fi
+    dpkg-query -W cco 2>&1 || true
+    """
+    shown = podman("run", "--rm", "--network=none", "-v", f"{dist}:/dist:ro", "-v", f"{out}:/out", RUNTIME_IMAGE,
+                   "sh", "-c", script).stdout.splitlines()  # fmt: skip
+    assert shown[0].startswith("depends on libc6 (>= "), shown
+    assert shown[1] == "cco arm64 0.1.0"
+    assert shown[2] == "dpkg-query: no packages found matching cco", "removed, with no file left to purge"
+    assert binaries.read(out / "cco").arch == "aarch64"
+    version = run(["qemu-aarch64", "-L", str(targets.AARCH64_ROOT), str(out / "cco"), "--version"], tmp_path).stdout
+    commit = run(["git", "rev-parse", "--short", "HEAD"], project.root).stdout.strip()
+    assert version.startswith(f"cco 0.1.0 ({commit} "), version
 
 
 @pytest.mark.slow
