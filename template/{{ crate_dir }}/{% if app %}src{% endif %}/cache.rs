@@ -23,6 +23,8 @@ pub const DIRECTORY: &str = "cache";
 /// The first line of every entry names this format; any other is set aside.
 const FORMAT: &str = "cco-cache/1";
 const SUFFIX: &str = ".entry";
+/// How stale an entry's time of use may get before a hit writes it again.
+const TOUCH_AFTER: Duration = Duration::from_secs(60);
 /// Request headers that change the answer, so they are part of the key. So are the client's
 /// own credentials (x-api-key, Authorization), when it sends them: an answer fetched with one
 /// key is never given to a request with another, which the upstream might refuse. Requests
@@ -410,9 +412,17 @@ fn read_entry(path: &Path, key: Key) -> Result<Answer, String> {
     let body = bytes
         .get(bytes.len() - header.body_length as usize..)
         .ok_or("cut short")?;
-    // Its time of use, so that a restart knows which entries were used last.
-    if let Ok(file) = fs::File::options().write(true).open(path) {
-        let _ = file.set_modified(SystemTime::now());
+    // Its time of use, so that a restart knows which entries were used last: to the minute,
+    // so that a hit writes to the disk at most once a minute per entry.
+    let now = SystemTime::now();
+    let stale = fs::metadata(path)
+        .and_then(|meta| meta.modified())
+        .map_or(true, |used| {
+            now.duration_since(used).unwrap_or_default() > TOUCH_AFTER
+        });
+    let file = stale.then(|| fs::File::options().write(true).open(path));
+    if let Some(Ok(file)) = file {
+        let _ = file.set_modified(now);
     }
     Ok(Answer {
         status: header.status,
