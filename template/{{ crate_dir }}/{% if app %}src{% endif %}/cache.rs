@@ -385,7 +385,13 @@ fn read_header(path: &Path, key: Key) -> Result<Header, String> {
     BufReader::new(file.take(1 << 20))
         .read_until(b'\n', &mut line)
         .map_err(|error| error.to_string())?;
-    let header: Header = serde_json::from_slice(&line)
+    check_header(&line, key, length)
+}
+
+/// `line`, an entry's first line with its newline, as the header of `key`'s entry of `length`
+/// bytes, or why it is not one.
+fn check_header(line: &[u8], key: Key, length: u64) -> Result<Header, String> {
+    let header: Header = serde_json::from_slice(line)
         .map_err(|_| format!("not a cache entry (its first line is not a {FORMAT} header)"))?;
     if header.format != FORMAT {
         return Err(format!("format {:?}, not {FORMAT}", header.format));
@@ -393,25 +399,27 @@ fn read_header(path: &Path, key: Key) -> Result<Header, String> {
     if header.key != key.hex() {
         return Err("it holds the answer of another request than its name says".to_string());
     }
-    if line.len() as u64 + header.body_length != length {
+    let promised = line.len() as u64 + header.body_length;
+    if promised != length {
         return Err(format!(
-            "{length} bytes, not the {} its header promises",
-            line.len() as u64 + header.body_length
+            "{length} bytes, not the {promised} its header promises"
         ));
     }
     Ok(header)
 }
 
-/// The entry at `path`; an error "" when it is gone, else why it is not an entry.
+/// The entry at `path`, read once; an error "" when it is gone, else why it is not an entry.
 fn read_entry(path: &Path, key: Key) -> Result<Answer, String> {
-    let header = match read_header(path, key) {
-        Err(_) if !path.exists() => return Err(String::new()),
-        header => header?,
+    let bytes = match fs::read(path) {
+        Ok(bytes) => Bytes::from(bytes),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Err(String::new()),
+        Err(error) => return Err(error.to_string()),
     };
-    let bytes = fs::read(path).map_err(|error| error.to_string())?;
-    let body = bytes
-        .get(bytes.len() - header.body_length as usize..)
-        .ok_or("cut short")?;
+    let line_end = bytes
+        .iter()
+        .position(|&byte| byte == b'\n')
+        .map_or(bytes.len(), |newline| newline + 1);
+    let header = check_header(&bytes[..line_end], key, bytes.len() as u64)?;
     // Its time of use, so that a restart knows which entries were used last: to the minute,
     // so that a hit writes to the disk at most once a minute per entry.
     let now = SystemTime::now();
@@ -427,7 +435,7 @@ fn read_entry(path: &Path, key: Key) -> Result<Answer, String> {
     Ok(Answer {
         status: header.status,
         headers: header.headers,
-        body: Bytes::copy_from_slice(body),
+        body: bytes.slice(line_end..),
         upstream_ms: header.upstream_ms,
         stored_at: header.stored_at,
     })

@@ -175,7 +175,7 @@ impl<E: Fn(&str) -> Option<String>> Resolver<E> {
         })
     }
 
-    /// Whether ANTHROPIC_API_KEY is set (its value is read only by `run`, where it is used).
+    /// ANTHROPIC_API_KEY, when set: `run` gives it to the proxy, `config` says only whether it is.
     pub fn api_key(&self) -> Option<String> {
         (self.env)("ANTHROPIC_API_KEY").filter(|key| !key.trim().is_empty())
     }

@@ -127,7 +127,7 @@ fn run(resolver: &Resolver<impl Fn(&str) -> Option<String>>, args: RunArgs) -> R
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
-    runtime()?.block_on(server::run(settings))?;
+    runtime()?.block_on(server::run(settings, resolver.api_key()))?;
     Ok(ExitCode::SUCCESS)
 }
 

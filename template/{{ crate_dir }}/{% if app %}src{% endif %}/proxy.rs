@@ -406,8 +406,8 @@ fn storable(response: &hyper::Response<Incoming>) -> bool {
         && !text(header::CACHE_CONTROL).contains("no-store")
 }
 
-/// The headers that are not hop-by-hop, nor named by Connection.
-fn kept_headers(headers: &HeaderMap) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+/// The headers never forwarded either way: the hop-by-hop ones, and those Connection names.
+fn hop_by_hop(headers: &HeaderMap) -> Vec<HeaderName> {
     let named: Vec<String> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -415,18 +415,25 @@ fn kept_headers(headers: &HeaderMap) -> impl Iterator<Item = (&HeaderName, &Head
         .flat_map(|value| value.split(','))
         .map(|name| name.trim().to_ascii_lowercase())
         .collect();
-    headers.iter().filter(move |(name, _)| {
-        !HOP_BY_HOP.contains(&name.as_str()) && !named.iter().any(|named| named == name.as_str())
-    })
+    headers
+        .keys()
+        .filter(|name| {
+            HOP_BY_HOP.contains(&name.as_str()) || named.iter().any(|named| named == name.as_str())
+        })
+        .cloned()
+        .collect()
+}
+
+/// The headers that are not hop-by-hop, nor named by Connection.
+fn kept_headers(headers: &HeaderMap) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+    let dropped = hop_by_hop(headers);
+    headers
+        .iter()
+        .filter(move |(name, _)| !dropped.contains(name))
 }
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let drop: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| !kept_headers(headers).any(|(kept, _)| kept == *name))
-        .cloned()
-        .collect();
-    for name in drop {
+    for name in hop_by_hop(headers) {
         headers.remove(name);
     }
 }

@@ -75,7 +75,9 @@ impl Shared {
     }
 }
 
-pub async fn run(settings: Settings) -> Result<()> {
+/// `api_key`: ANTHROPIC_API_KEY, as `config::Resolver::api_key` reads it; apart from
+/// `settings` so that no `Debug` of them can print it.
+pub async fn run(settings: Settings, api_key: Option<String>) -> Result<()> {
     // Held until `run` returns: one `run` per CCO_HOME, and a CCO_HOME it can write.
     let _claim = crate::home::claim(&settings.home.value)?;
     let stats_path = settings.home.value.join(stats::FILE_NAME);
@@ -88,7 +90,7 @@ pub async fn run(settings: Settings) -> Result<()> {
         stats_path,
         proxy: OnceLock::new(),
     });
-    let proxy = Arc::new(proxy(&settings, &shared)?);
+    let proxy = Arc::new(proxy(&settings, api_key, &shared)?);
     let _ = shared.proxy.set(proxy.clone());
 
     let bind = settings.bind.value;
@@ -135,7 +137,7 @@ pub async fn run(settings: Settings) -> Result<()> {
 }
 
 /// The proxy for these settings, its cache in CCO_HOME, recording into `shared`.
-fn proxy(settings: &Settings, shared: &Arc<Shared>) -> Result<Proxy> {
+fn proxy(settings: &Settings, api_key: Option<String>, shared: &Arc<Shared>) -> Result<Proxy> {
     let cache = Cache::open(
         &settings.home.value.join(cache::DIRECTORY),
         settings.cache_size_mb.value.saturating_mul(1_000_000),
@@ -144,9 +146,7 @@ fn proxy(settings: &Settings, shared: &Arc<Shared>) -> Result<Proxy> {
     let upstream = Upstream {
         base: settings.upstream.value.clone(),
         timeout: Duration::from_secs(settings.upstream_timeout_secs.value),
-        api_key: std::env::var("ANTHROPIC_API_KEY")
-            .ok()
-            .filter(|key| !key.trim().is_empty()),
+        api_key,
     };
     let recorder = shared.clone();
     Proxy::new(
