@@ -222,16 +222,20 @@ def ci_test_commands(project: Project) -> list[str]:
     return [step["run"] for step in workflow(project)["jobs"]["test"]["steps"] if "run" in step]
 
 
-def test_the_generated_ci_test_job_passes(default_project: Project, cargo_env: dict[str, str]) -> None:
-    """Every cargo step of the rendered workflow's test job, run as the workflow runs it."""
+def test_the_generated_ci_test_job_passes(default_project: Project, cargo_env: dict[str, str], tmp_path: Path) -> None:
+    """Every cargo step of the rendered workflow's test job, run as the workflow runs it. The
+    generated tests leave nothing in the temporary folder (TMPDIR, which std's temp_dir reads)."""
     commands = [command for command in ci_test_commands(default_project) if command.startswith("cargo ")]
     assert commands == [
         "cargo test --verbose",
         "cargo fmt -- --check",
         "cargo clippy --all-targets -- -D warnings",
     ]
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
     for command in commands:
-        run(["bash", "-c", command], default_project.crate, env=cargo_env)
+        run(["bash", "-c", command], default_project.crate, env={**cargo_env, "TMPDIR": str(temporary)})
+    assert sorted(path.name for path in temporary.iterdir()) == [], "left behind by the generated tests"
 
 
 def test_without_git_the_hash_is_unknown_until_the_first_commit(

@@ -198,6 +198,7 @@ def expected_files(answers: dict[str, Any]) -> set[str]:
             "src/home.rs",
             "src/proxy.rs",
             "src/schema.rs",
+            "src/scratch.rs",
             "src/server.rs",
             "src/stats.rs",
             "src/tls.rs",

@@ -474,13 +474,7 @@ fn set_aside(path: &Path, reason: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn scratch(name: &str) -> PathBuf {
-        let directory =
-            std::env::temp_dir().join(format!("cco-cache-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&directory);
-        directory
-    }
+    use crate::scratch::Scratch;
 
     fn answer(body: &str) -> Answer {
         Answer {
@@ -533,7 +527,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_answer_survives_a_reopen() {
-        let directory = scratch("reopen");
+        let directory = Scratch::new("cache-reopen");
         let cache = Cache::open(&directory, 1 << 20, Duration::from_secs(3600)).unwrap();
         cache.put(key("a"), answer("first")).await.unwrap();
         drop(cache);
@@ -544,7 +538,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_least_recently_used_answer_goes_first() {
-        let directory = scratch("evict");
+        let directory = Scratch::new("cache-evict");
         let probe = Cache::open(&directory, 1 << 20, Duration::from_secs(3600)).unwrap();
         probe.put(key("probe"), answer("0123456789")).await.unwrap();
         let size = probe.usage().1;
@@ -566,7 +560,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_expired_answer_is_never_served() {
-        let directory = scratch("expired");
+        let directory = Scratch::new("cache-expired");
         let cache = Cache::open(&directory, 1 << 20, Duration::from_secs(60)).unwrap();
         let mut old = answer("old");
         old.stored_at = now() - 61;
@@ -577,7 +571,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_damaged_or_foreign_file_is_set_aside() {
-        let directory = scratch("damaged");
+        let directory = Scratch::new("cache-damaged");
         let cache = Cache::open(&directory, 1 << 20, Duration::from_secs(3600)).unwrap();
         cache.put(key("a"), answer("whole")).await.unwrap();
         cache.put(key("b"), answer("other")).await.unwrap();

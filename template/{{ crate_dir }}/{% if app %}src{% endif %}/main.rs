@@ -8,6 +8,8 @@ mod config;
 mod home;
 mod proxy;
 mod schema;
+#[cfg(test)]
+mod scratch;
 mod server;
 mod stats;
 mod tls;

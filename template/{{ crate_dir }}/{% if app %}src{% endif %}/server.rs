@@ -400,6 +400,7 @@ async fn wait_for_signal() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scratch::Scratch;
     use axum::body::Body;
     use http_body_util::BodyExt;
     use tower::ServiceExt;
@@ -461,7 +462,7 @@ mod tests {
     #[tokio::test]
     async fn the_proxy_answers_502_naming_an_unreachable_upstream() {
         let shared = shared();
-        let home = std::env::temp_dir().join(format!("cco-server-{}", std::process::id()));
+        let home = Scratch::new("server-unreachable");
         let cache = Cache::open(&home, 1_000_000, Duration::from_secs(60)).unwrap();
         let upstream = Upstream {
             // Port 9 (discard) is closed on a machine that runs this test.

@@ -241,17 +241,12 @@ fn temporary_path(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn scratch(name: &str) -> PathBuf {
-        let directory =
-            std::env::temp_dir().join(format!("cco-stats-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&directory);
-        directory
-    }
+    use crate::scratch::Scratch;
 
     #[test]
     fn counts_survive_a_save_and_a_load() {
-        let path = scratch("roundtrip").join(FILE_NAME);
+        let directory = Scratch::new("stats-roundtrip");
+        let path = directory.join(FILE_NAME);
         let mut stats = Stats::default();
         stats.record("proxy", "/health", 200);
         stats.record("proxy", "/health", 200);
@@ -276,7 +271,8 @@ mod tests {
 
     #[test]
     fn a_first_version_file_still_loads() {
-        let path = scratch("version1").join(FILE_NAME);
+        let directory = Scratch::new("stats-version1");
+        let path = directory.join(FILE_NAME);
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::write(
             &path,
@@ -308,7 +304,7 @@ mod tests {
 
     #[test]
     fn a_missing_file_is_no_counts_and_a_corrupt_one_an_error() {
-        let directory = scratch("corrupt");
+        let directory = Scratch::new("stats-corrupt");
         let path = directory.join(FILE_NAME);
         assert!(Stats::load(&path).unwrap().is_none());
         fs::create_dir_all(&directory).unwrap();

@@ -1,27 +1,26 @@
 //! End-to-end tests of the binary: what its help promises, it does.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+
+#[path = "../src/scratch.rs"]
+mod scratch;
+
+use scratch::Scratch;
 
 // The package's binary, which has the package's name (cargo sets CARGO_BIN_EXE_<name> for tests).
 const BIN: &str = env!(concat!("CARGO_BIN_EXE_", env!("CARGO_PKG_NAME")));
 
 /// A command with a private data directory and none of the caller's CCO_* settings.
-fn command(home: &PathBuf) -> Command {
+fn command(home: &Path) -> Command {
     let mut command = Command::new(BIN);
     for (name, _) in std::env::vars().filter(|(name, _)| name.starts_with("CCO_")) {
         command.env_remove(name);
     }
     command.env("CCO_HOME", home);
     command
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let directory = std::env::temp_dir().join(format!("cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&directory);
-    directory
 }
 
 fn stdout(output: &Output) -> String {
@@ -38,7 +37,7 @@ fn free_port() -> u16 {
 
 #[test]
 fn version_shows_the_build_metadata() {
-    let output = command(&scratch("version"))
+    let output = command(&Scratch::new("cli-version"))
         .arg("--version")
         .output()
         .unwrap();
@@ -55,7 +54,10 @@ fn version_shows_the_build_metadata() {
 
 #[test]
 fn help_lists_every_command() {
-    let output = command(&scratch("help")).arg("--help").output().unwrap();
+    let output = command(&Scratch::new("cli-help"))
+        .arg("--help")
+        .output()
+        .unwrap();
     let help = stdout(&output);
     for name in ["run", "health", "stats", "config"] {
         assert!(
@@ -67,7 +69,7 @@ fn help_lists_every_command() {
 
 #[test]
 fn a_bad_port_names_its_variable_and_exits_2() {
-    let output = command(&scratch("bad-port"))
+    let output = command(&Scratch::new("cli-bad-port"))
         .env("CCO_PROXY_PORT", "abc")
         .arg("config")
         .output()
@@ -78,7 +80,10 @@ fn a_bad_port_names_its_variable_and_exits_2() {
 
 #[test]
 fn stats_says_when_nothing_is_recorded() {
-    let output = command(&scratch("no-stats")).arg("stats").output().unwrap();
+    let output = command(&Scratch::new("cli-no-stats"))
+        .arg("stats")
+        .output()
+        .unwrap();
     assert!(output.status.success());
     assert!(stdout(&output).starts_with("No requests recorded yet"));
 }
@@ -86,7 +91,7 @@ fn stats_says_when_nothing_is_recorded() {
 #[cfg(unix)]
 #[test]
 fn run_serves_health_then_stops_on_sigterm_and_keeps_its_counts() {
-    let home = scratch("run");
+    let home = Scratch::new("cli-run");
     let (proxy, dashboard) = (free_port(), free_port());
     let mut server = command(&home)
         .args([
