@@ -155,7 +155,9 @@ def test_a_streamed_call_arrives_as_the_upstream_sends_it_and_is_never_cached(
             # The stand-in holds the rest of its stream until the test has this first word:
             # a proxy that buffered would never deliver it.
             assert next(texts) == "The"
-            assert not state.hold.is_set()
+            assert stream.response.headers["x-cco-cache"] == "bypass", "a stream is never looked up"
+            # A buffering proxy would pass "The" on only after the stand-in gave up holding.
+            assert state.holding.wait(timeout=10), "the first word came while the stand-in held the rest"
             state.hold.set()
             assert "The" + "".join(texts) == upstream.ANSWER
             final = stream.get_final_message()
@@ -224,6 +226,46 @@ def test_the_least_recently_used_answer_is_evicted_at_the_size_bound(
         assert cco.stats()["cache"] == {"entries": 2, "bytes": stored}
 
 
+def test_an_answer_too_big_for_the_cache_streams_through_and_is_not_kept(
+    default_binary: Path, stand_in: tuple[upstream.Server, upstream.StandIn], tmp_path: Path
+) -> None:
+    """Over CCO_CACHE_SIZE (1 MB here), whether its length is announced or not (sent in chunks,
+    as a server that does not know it up front): the client gets all of it, marked miss, while
+    the upstream still sends the rest (the proxy reads no more than the cache could keep before
+    passing it on), nothing is stored, and the same call goes upstream again."""
+    server, state = stand_in
+    home = tmp_path / "home"
+    with running(default_binary, home, server.url, CCO_CACHE_SIZE="1") as cco:
+        client = cco.client()
+        for _ in range(2):
+            raw = ask(client, "size 1500000 announced")
+            assert raw.headers["x-cco-cache"] == "miss"
+            assert len(text(raw.parse())) >= 1_500_000
+        question: list[anthropic.types.MessageParam] = [
+            {"role": "user", "content": "size 3000000 chunked 65536 hold 1200000"}
+        ]
+        for _ in range(2):
+            state.hold.clear()
+            create = client.messages.with_streaming_response.create
+            with create(model=MODEL, max_tokens=64, messages=question) as response:
+                assert response.headers["x-cco-cache"] == "miss"
+                assert "content-length" not in response.headers
+                chunks = response.iter_bytes()
+                received = b""
+                while len(received) <= 1_000_000:
+                    received += next(chunks)
+                assert state.holding.wait(timeout=10), "the first megabyte came while the stand-in held the rest"
+                state.hold.set()
+                received += b"".join(chunks)
+            answer = json.loads(received)
+            assert len(answer["content"][0]["text"]) >= 3_000_000
+        assert state.count() == 4, "none of them was kept"
+        assert list((home / "cache").glob("*.entry")) == []
+        [model] = cco.stats()["models"]
+        assert (model["cache_misses"], model["cache_hits"], model["upstream_errors"]) == (4, 0, 0)
+        assert model["output_tokens"] == 2 * answer["usage"]["output_tokens"] + 2 * raw.parse().usage.output_tokens
+
+
 def test_the_cache_survives_a_restart_and_a_damaged_entry_is_set_aside(
     default_binary: Path, stand_in: tuple[upstream.Server, upstream.StandIn], tmp_path: Path
 ) -> None:
@@ -272,11 +314,16 @@ def test_upstream_errors_reach_the_client_clearly_and_are_counted_never_cached(
             with pytest.raises(anthropic.RateLimitError) as limited:
                 ask(client, "status 429")
             assert limited.value.response.headers["retry-after"] == "1"
+            assert limited.value.response.headers["x-cco-cache"] == "miss", "looked up, fetched, not kept"
             assert error(limited)["type"] == "rate_limit_error"
         with pytest.raises(anthropic.InternalServerError) as failed:
             ask(client, "status 500")
         assert failed.value.status_code == 500
         assert state.count() == 3, "errors are never served from the cache"
+        # A request the cache does not take (no-store) says so, whatever the answer.
+        with pytest.raises(anthropic.RateLimitError) as bypassed:
+            ask(client.with_options(default_headers={"cache-control": "no-store"}), "status 429")
+        assert bypassed.value.response.headers["x-cco-cache"] == "bypass"
         # Slower than CCO_UPSTREAM_TIMEOUT: the proxy answers 504 well before the client's 30 s.
         with pytest.raises(anthropic.InternalServerError) as timed_out:
             ask(client, "sleep 3")
@@ -284,7 +331,7 @@ def test_upstream_errors_reach_the_client_clearly_and_are_counted_never_cached(
         assert error(timed_out)["type"] == "timeout_error"
         assert "did not answer within 1 s" in error(timed_out)["message"]
         [model] = cco.stats()["models"]
-        assert model["upstream_errors"] == 4 and model["cache_hits"] == 0
+        assert model["upstream_errors"] == 5 and model["cache_hits"] == 0
 
     closed = free_port()
     with running(default_binary, tmp_path / "home", f"http://127.0.0.1:{closed}") as cco:

@@ -12,10 +12,12 @@ SDK sends) or without `anthropic-version` is refused as the API refuses it.
 
 Where it differs from the real API, on purpose: it answers at once with a fixed text, its
 token counts are word counts, and the last user message steers it (`status 429`,
-`status 500`, `sleep 3`, `size 400000` pads the answer to that many bytes); streams wait at
-`hold` (a threading.Event) after their first text delta until the test releases them, so a
-test can prove the first token reached the client before the stream ended. It keeps every
-request's method, path and headers, and counts them.
+`status 500`, `sleep 3`, `size 400000` pads the answer to that many bytes, `chunked 65536`
+sends a message in chunks of that many bytes with no length given, as a server that does not
+know it up front, and `hold 1100000` makes such an answer wait after that many bytes); streams,
+and answers told to, wait at `hold` (a threading.Event) until the test releases it, with
+`holding` set meanwhile, so a test can prove the first part reached the client before the
+upstream sent the rest. It keeps every request's method, path and headers, and counts them.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class StandIn:
     api_key: str
     seen: list[Seen] = field(default_factory=list)
     hold: threading.Event = field(default_factory=threading.Event)
+    holding: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def count(self, path: str = "/v1/messages") -> int:
@@ -126,6 +129,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         input_tokens = len(json.dumps(body.get("messages", [])).split())
         if body.get("stream"):
             self.stream(body["model"], text, input_tokens)
+        elif chunk_size := directive(body, "chunked"):
+            hold_after = directive(body, "hold")
+            hold = int(hold_after) if hold_after else None
+            self.chunked(message(body["model"], text, input_tokens), int(chunk_size), hold)
         else:
             self.json(200, message(body["model"], text, input_tokens))
 
@@ -160,6 +167,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def error(self, status: int, kind: str, text: str) -> None:
         extra = {"retry_after": "1"} if status == 429 else {}
         self.json(status, {"type": "error", "error": {"type": kind, "message": text}}, **extra)
+
+    def chunked(self, payload: Any, size: int, hold_after: int | None) -> None:
+        """A 200 JSON answer in chunks of `size` bytes, with no content-length; waits at `hold`
+        once `hold_after` bytes are out, if given."""
+        data = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        for start in range(0, len(data), size):
+            self.chunk(data[start : start + size])
+            if hold_after is not None and start < hold_after <= start + size:
+                self.wait_for_the_test()
+        self.chunk(b"")
+
+    def wait_for_the_test(self) -> None:
+        state = self.server.state
+        state.holding.set()
+        state.hold.wait(timeout=30)
+        state.holding.clear()
 
     def stream(self, model: str, text: str, input_tokens: int) -> None:
         self.send_response(200)
@@ -204,7 +231,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.chunk(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
             if index == first_delta:
                 # Until the test has read the first delta through the proxy.
-                self.server.state.hold.wait(timeout=30)
+                self.wait_for_the_test()
         self.chunk(b"")
 
     def chunk(self, data: bytes) -> None:

@@ -338,6 +338,11 @@ impl Cache {
         }
     }
 
+    /// The most bytes the cache holds: a bigger answer is never stored.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
     /// Entries and bytes held now.
     pub fn usage(&self) -> (usize, u64) {
         let index = self.index();

@@ -4,7 +4,9 @@
 //!
 //! A request the cache may answer: GET or POST, not asking for a stream (`"stream": true`),
 //! without `Cache-Control: no-cache` or `no-store`. Its answer is stored when it is a 200 that
-//! is not a stream and not marked `no-store`. Errors and streams are never stored.
+//! is not a stream and not marked `no-store`, and fits the cache and MAX_STORED_BYTES. Errors
+//! and streams are never stored, and neither is a bigger answer: it streams through, so an
+//! answer being fetched for the cache never holds more than that in memory.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -31,6 +33,8 @@ use crate::stats::{CacheUse, Exchange};
 
 /// The largest request body forwarded (the Messages API's own limit is 32 MB).
 const MAX_REQUEST_BYTES: usize = 32_000_000;
+/// The largest answer the cache stores (and so reads whole before sending it on).
+const MAX_STORED_BYTES: u64 = 32_000_000;
 /// How long connecting to the upstream may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Headers that belong to one connection (RFC 9110, 7.6.1), never forwarded either way.
@@ -159,12 +163,18 @@ impl Proxy {
             Ok(response) => response,
             Err(response) => return self.failed(response, exchange),
         };
-        if !storable(&response) {
-            return self.stream(response, exchange);
-        }
+        let limit = self.cache.capacity().min(MAX_STORED_BYTES);
         let (head, incoming) = response.into_parts();
-        let collected = match self.collect(incoming).await {
-            Ok(bytes) => bytes,
+        let announced = http_body::Body::size_hint(&incoming).lower();
+        if !storable(&head) || announced > limit {
+            return self.stream(head, None, incoming, exchange);
+        }
+        let collected = match self.collect(incoming, limit).await {
+            Ok(Collected::Whole(bytes)) => bytes,
+            // Longer than its length said (none was given): the rest streams after it.
+            Ok(Collected::Part(first, rest)) => {
+                return self.stream(head, Some(first), rest, exchange);
+            }
             Err(response) => return self.failed(response, exchange),
         };
         let upstream_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -205,7 +215,10 @@ impl Proxy {
         exchange: Exchange,
     ) -> Response {
         match self.send(parts, path_and_query, body).await {
-            Ok(response) => self.stream(response, exchange),
+            Ok(response) => {
+                let (head, incoming) = response.into_parts();
+                self.stream(head, None, incoming, exchange)
+            }
             Err(response) => self.failed(response, exchange),
         }
     }
@@ -299,8 +312,9 @@ impl Proxy {
         }
     }
 
-    /// The whole body of an answer to store, each part within the upstream's time limit.
-    async fn collect(&self, mut incoming: Incoming) -> Result<Bytes, Response> {
+    /// The whole body of an answer to store, each part within the upstream's time limit; or,
+    /// once it is over `most` bytes, what came so far and the rest.
+    async fn collect(&self, mut incoming: Incoming, most: u64) -> Result<Collected, Response> {
         let mut bytes = Vec::new();
         let limit = self.upstream.timeout;
         loop {
@@ -309,8 +323,11 @@ impl Proxy {
                     if let Ok(data) = frame.into_data() {
                         bytes.extend_from_slice(&data);
                     }
+                    if bytes.len() as u64 > most {
+                        return Ok(Collected::Part(Bytes::from(bytes), incoming));
+                    }
                 }
-                Ok(None) => return Ok(Bytes::from(bytes)),
+                Ok(None) => return Ok(Collected::Whole(Bytes::from(bytes))),
                 Ok(Some(Err(error))) => {
                     return Err(error_response(
                         StatusCode::BAD_GATEWAY,
@@ -332,9 +349,21 @@ impl Proxy {
         }
     }
 
-    /// Streams the upstream's answer to the client as it arrives, counting its tokens.
-    fn stream(&self, response: hyper::Response<Incoming>, exchange: Exchange) -> Response {
-        let (head, incoming) = response.into_parts();
+    /// Streams the upstream's answer to the client as it arrives (after `first`, the part
+    /// already read, if any), counting its tokens.
+    fn stream(
+        &self,
+        head: hyper::http::response::Parts,
+        first: Option<Bytes>,
+        incoming: Incoming,
+        exchange: Exchange,
+    ) -> Response {
+        // What the cache did, as the statistics record it: looked up and not found (a miss),
+        // or never consulted (a stream, no-store, another method).
+        let cache = match exchange.cache {
+            CacheUse::Miss => "miss",
+            _ => "bypass",
+        };
         let exchange = Exchange {
             upstream_error: head.status.is_client_error() || head.status.is_server_error(),
             ..exchange
@@ -345,6 +374,7 @@ impl Proxy {
             .and_then(|value| value.to_str().ok())
             .is_some_and(|value| value.starts_with("text/event-stream"));
         let body = Tapped {
+            first,
             inner: incoming,
             idle: self.upstream.timeout,
             deadline: Box::pin(tokio::time::sleep(self.upstream.timeout)),
@@ -358,11 +388,6 @@ impl Proxy {
         };
         let mut response = Response::from_parts(head, Body::new(body));
         strip_hop_by_hop(response.headers_mut());
-        let cache = if matches!(response.status(), StatusCode::OK) {
-            "bypass"
-        } else {
-            "miss"
-        };
         response
             .headers_mut()
             .entry(CACHE_HEADER)
@@ -392,8 +417,8 @@ fn cacheable_request(method: &Method, headers: &HeaderMap, json: Option<&Value>)
     (method == Method::GET || method == Method::POST) && !asks_not_to && !streams
 }
 
-fn storable(response: &hyper::Response<Incoming>) -> bool {
-    let headers = response.headers();
+fn storable(head: &hyper::http::response::Parts) -> bool {
+    let headers = &head.headers;
     let text = |name| {
         headers
             .get(name)
@@ -401,7 +426,7 @@ fn storable(response: &hyper::Response<Incoming>) -> bool {
             .unwrap_or_default()
             .to_ascii_lowercase()
     };
-    response.status() == StatusCode::OK
+    head.status == StatusCode::OK
         && !text(header::CONTENT_TYPE).starts_with("text/event-stream")
         && !text(header::CACHE_CONTROL).contains("no-store")
 }
@@ -521,10 +546,18 @@ impl UsageReader {
     }
 }
 
+/// An answer's body read for the cache: all of it, or the part read before it proved too big
+/// to store, and the rest.
+enum Collected {
+    Whole(Bytes),
+    Part(Bytes, Incoming),
+}
+
 /// The upstream's body on its way to the client, frame by frame as it arrives: each part
 /// within the time limit, its tokens read, and the exchange recorded when it ends (or the
-/// client goes away).
+/// client goes away). `first` is sent before the rest, when the proxy has read it already.
 struct Tapped {
+    first: Option<Bytes>,
     inner: Incoming,
     idle: Duration,
     deadline: Pin<Box<tokio::time::Sleep>>,
@@ -562,6 +595,10 @@ impl http_body::Body for Tapped {
         cx: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
+        if let Some(first) = this.first.take() {
+            this.usage.read(&first, &mut this.tokens);
+            return Poll::Ready(Some(Ok(Frame::data(first))));
+        }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
@@ -596,11 +633,17 @@ impl http_body::Body for Tapped {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.first.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
+        let mut hint = self.inner.size_hint();
+        let first = self.first.as_ref().map_or(0, |first| first.len() as u64);
+        if let Some(upper) = hint.upper() {
+            hint.set_upper(upper + first);
+        }
+        hint.set_lower(hint.lower() + first);
+        hint
     }
 }
 
