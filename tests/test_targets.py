@@ -40,6 +40,17 @@ from helpers import (
 )
 from test_release import release_tools
 
+# The release profile made quick to compile (no LTO, no optimisation, no strip) for the tests
+# that read what zig's linker makes of a Mach-O (its symbols, a framework it cannot find),
+# which LLVM's work does not change; the same settings in each, so the dependencies they
+# compile for aarch64-apple-darwin compile once.
+QUICK_PROFILE = {
+    "CARGO_PROFILE_RELEASE_LTO": "false",
+    "CARGO_PROFILE_RELEASE_OPT_LEVEL": "0",
+    "CARGO_PROFILE_RELEASE_CODEGEN_UNITS": "16",
+    "CARGO_PROFILE_RELEASE_STRIP": "false",
+}
+
 
 def missing_for(target: str) -> str | None:
     """Why `target` cannot be built on this machine, or None when it can."""
@@ -174,14 +185,14 @@ def test_an_unstripped_apple_binary_keeps_symbols_the_check_counts(
     renders: Renders, cargo_env: dict[str, str], tmp_path: Path
 ) -> None:
     """strip = false: the symbol count binaries.py reads is not zero, and the line does not
-    claim there are none (the answers say to keep them)."""
+    claim there are none (the answers say to keep them). Built with QUICK_PROFILE."""
     require("aarch64-apple-darwin")
     project = renders.copy(tmp_path / "unstripped", strip=False, build_targets=["aarch64-apple-darwin"])
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
     run(
         ["cargo", "zigbuild", "--release", "--target", "aarch64-apple-darwin"],
         project.crate,
-        env={**cargo_env, "PATH": path, "MACOSX_DEPLOYMENT_TARGET": "11.0"},
+        env={**cargo_env, "PATH": path, "MACOSX_DEPLOYMENT_TARGET": "11.0", **QUICK_PROFILE},
     )
     binary = Path(cargo_env["CARGO_TARGET_DIR"]) / "aarch64-apple-darwin" / "release" / "cco"
     assert binaries.read(binary).strippable_symbols > 100
@@ -204,11 +215,14 @@ pub fn touch() {
 
 @pytest.mark.slow
 def test_a_dependency_on_an_apple_framework_fails_with_one_line_naming_it(
-    renders: Renders, cargo_env: dict[str, str], tmp_path: Path
+    renders: Renders, cargo_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """core-foundation-sys links CoreFoundation: zig has no Apple SDK, and both the validation
-    and `make cross-compile-macos` say so in one line."""
+    and `make cross-compile-macos` say so in one line (built with QUICK_PROFILE: the link fails
+    either way)."""
     require("aarch64-apple-darwin")
+    for name, value in QUICK_PROFILE.items():
+        monkeypatch.setenv(name, value)  # validation's cargo runs in this process's environment
     project = renders.copy(tmp_path / "framework", build_targets=["x86_64-unknown-linux-gnu", "aarch64-apple-darwin"])
     manifest = project.crate / "Cargo.toml"
     manifest.write_text(
@@ -234,7 +248,7 @@ def test_a_dependency_on_an_apple_framework_fails_with_one_line_naming_it(
     made = run(
         ["make", "cross-compile-macos", "MACOS_TARGETS=aarch64-apple-darwin"],
         project.crate,
-        env={**cargo_env, "PATH": path},
+        env={**cargo_env, "PATH": path, **QUICK_PROFILE},
         check=False,
     )
     assert made.returncode != 0
