@@ -490,8 +490,8 @@ def test_a_linux_cross_target_rebuilds_to_the_same_bytes(
 ) -> None:
     """The release leg's build, package and .deb (arm64's), then `release.sh reproduce`: a
     clean copy of the commit in another folder, with its own target directory, later. Both
-    builds start from empty target directories of their own, so `.ci/run` runs this beside
-    the container tests rather than in the shared target directory's serial lane."""
+    builds start from empty target directories of their own, so `.ci/run` can run arm64's
+    beside the container tests, which balances its two lanes."""
     require(target)
     project = renders.copy(tmp_path / "repository", build_targets=ALL_TARGETS)
     run(["cargo", "generate-lockfile"], project.crate)  # committed: the release build is --locked
