@@ -18,7 +18,7 @@ from typing import Any
 import copier
 import pytest
 
-from helpers import GIT_IDENTITY, ROOT, GitHubCli, commit, commit_template, git_init, run, snapshot_template
+from helpers import GIT_IDENTITY, GitHubCli, commit, commit_template, git_init, run, snapshot_template, tool
 from test_update import NEW_MAKEFILE_LINE, release_next_version
 
 pytestmark = pytest.mark.slow
@@ -194,4 +194,4 @@ def test_the_script_is_what_the_workflow_runs(template: Path, tmp_path: Path) ->
     workflow = (project / ".github" / "workflows" / "template-update.yml").read_text()
     assert f'python {SCRIPT} update "$RUNNER_TEMP/template-update"' in workflow
     assert f'python3 {SCRIPT} publish "$RUNNER_TEMP/template-update"' in workflow
-    run([str(ROOT / ".venv" / "bin" / "ruff"), "check", "--isolated", "--line-length", "120", SCRIPT], project)
+    run([tool("ruff", "-e '.[lint]'"), "check", "--isolated", "--line-length", "120", SCRIPT], project)
