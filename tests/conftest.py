@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +33,7 @@ from helpers import (
     git_init,
     render,
     set_validation,
-    validate,
+    validate_through_a_pipe,
 )
 
 
@@ -104,11 +105,15 @@ def fully_validated(renders: Renders, cargo_env: dict[str, str], tmp_path_factor
     project = renders.copy(tmp_path_factory.mktemp("all-targets") / "repository", build_targets=ALL_TARGETS)
     git_init(project.root)
     before = files_of(project.root)
-    result = validate(project, "full", env={"CCO_VALIDATE_TARGET_DIR": cargo_env["CARGO_TARGET_DIR"]})
+    # zig and cargo-zigbuild on PATH, as the owner's shell has them after `pip install` (activated).
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+    result, silence = validate_through_a_pipe(
+        project, "full", env={"CCO_VALIDATE_TARGET_DIR": cargo_env["CARGO_TARGET_DIR"], "PATH": path}
+    )
     kept = tmp_path_factory.mktemp("all-targets-binaries")
     for target in CROSS:
         built = Path(cargo_env["CARGO_TARGET_DIR"]) / target / "release" / project.name
         if built.is_file():
             (kept / target).mkdir()
             shutil.copy2(built, kept / target / project.name)
-    return Validated(project=project, before=before, result=result, binaries=kept)
+    return Validated(project=project, before=before, result=result, binaries=kept, longest_silence=silence)

@@ -14,6 +14,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -229,15 +230,43 @@ def validate(
     project: Project, level: str, *extra: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """hooks/validate.py as a template author runs it."""
-    environment = {name: value for name, value in os.environ.items() if name != "CCO_VALIDATE"}
-    environment["XDG_CACHE_HOME"] = str(project.root.parent / "cache")  # where a failure saves the answers
     return subprocess.run(
         [sys.executable, str(VALIDATE), str(project.root), "--level", level, *extra],
-        env={**environment, **(env or {})},
+        env=validation_env(project, env),
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def validation_env(project: Project, env: dict[str, str] | None) -> dict[str, str]:
+    environment = {name: value for name, value in os.environ.items() if name != "CCO_VALIDATE"}
+    environment["XDG_CACHE_HOME"] = str(project.root.parent / "cache")  # where a failure saves the answers
+    return {**environment, **(env or {})}
+
+
+def validate_through_a_pipe(
+    project: Project, level: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    """validate() through a pipe, as CI reads it, and the longest it stayed silent (seconds
+    without a line on stdout, from its start to its end)."""
+    command = [sys.executable, str(VALIDATE), str(project.root), "--level", level]
+    process = subprocess.Popen(
+        command, env=validation_env(project, env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None and process.stderr is not None
+    errors: list[str] = []
+    reader = threading.Thread(target=lambda: errors.append(process.stderr.read()), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    lines, last, longest = [], time.monotonic(), 0.0
+    for line in process.stdout:
+        now = time.monotonic()
+        longest, last = max(longest, now - last), now
+        lines.append(line)
+    status = process.wait()
+    longest = max(longest, time.monotonic() - last)
+    reader.join()
+    return subprocess.CompletedProcess(command, status, "".join(lines), "".join(errors)), longest
 
 
 @dataclass(frozen=True)
@@ -250,6 +279,7 @@ class Validated:
     before: dict[str, bytes]
     result: subprocess.CompletedProcess[str]
     binaries: Path
+    longest_silence: float  # seconds without a line through the pipe validation printed to
 
 
 class Renders:

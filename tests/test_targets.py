@@ -11,6 +11,7 @@ lacks the targets.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import platform
 import re
@@ -30,6 +31,7 @@ from helpers import (
     CROSS,
     DEFAULT_ANSWERS,
     RUNTIME_IMAGE,
+    VALIDATE,
     Project,
     Renders,
     Validated,
@@ -37,6 +39,7 @@ from helpers import (
     podman,
     require_podman,
     run,
+    validation_env,
 )
 from test_release import release_tools
 
@@ -378,6 +381,75 @@ def test_make_cross_compile_macos_on_linux_builds_both_and_one_universal_binary(
         archive.extract(member, tmp_path / "unpacked", filter="data")
     merged = binaries.read(tmp_path / "unpacked" / "cco-universal2-apple-darwin" / "cco")
     assert sorted(part.arch for part in merged.slices) == ["arm64", "x86_64"]
+
+
+@pytest.mark.slow  # installs Copier from PyPI into an environment of its own
+def test_zig_in_one_environment_and_copier_in_another_agree(
+    fully_validated: Validated, cargo_env: dict[str, str], tmp_path: Path
+) -> None:
+    """cargo-zigbuild and ziglang pip-installed in one environment on PATH (cargo-zigbuild's
+    documented set-up: the tests' own), Copier in another without them (as `pipx install copier`
+    leaves it): validation run by that other Python links both Apple targets, as
+    `make cross-compile-macos` does under the same PATH. Both look for zig as cargo-zigbuild
+    does, from PATH, not beside Copier's Python."""
+    require(*targets.APPLE)
+    copiers = tmp_path / "copier-environment"
+    run([sys.executable, "-m", "venv", str(copiers)], tmp_path)
+    run([str(copiers / "bin" / "python"), "-m", "pip", "install", "--quiet", "copier"], tmp_path)
+    lacks = run([str(copiers / "bin" / "python"), "-c", "import ziglang"], tmp_path, check=False)
+    assert lacks.returncode != 0, "Copier's environment must not have zig"
+    project = fully_validated.project
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+    # Validation's cache (as the fixture's): cargo-zigbuild keeps its linker wrapper there.
+    env = validation_env(project, {"CCO_VALIDATE_TARGET_DIR": cargo_env["CARGO_TARGET_DIR"], "PATH": path})
+    validated = subprocess.run(
+        [str(copiers / "bin" / "python"), str(VALIDATE), str(project.root), "--level", "full"],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    lines = target_lines(validated.stdout)
+    for target in targets.APPLE:
+        assert lines[target].startswith("✓ built with cargo-zigbuild (zig): Mach-O"), validated.stdout
+    made = run(["make", "cross-compile-macos"], project.crate, env=env)
+    for target in targets.APPLE:
+        assert f"✓ {target}: " in made.stdout
+
+
+def test_zig_beside_copier_alone_links_and_the_line_says_make_needs_it_on_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The README's render command installs zig beside Copier in a virtualenv that is not on
+    PATH: validation still links with it, and says that `make cross-compile-macos` needs it."""
+    if platform.system() == "Darwin":
+        pytest.skip("on macOS the Apple targets link with Apple's linker")
+    if importlib.util.find_spec("ziglang") is None or model.find_tool("cargo-zigbuild") is None:
+        pytest.skip("zig and cargo-zigbuild are not installed beside this Python: pip install -e '.[validate]'")
+    monkeypatch.setenv("PATH", f"{Path(shutil.which('rustc') or 'rustc').parent}:/usr/bin:/bin")
+    linker = targets.linker_for("aarch64-apple-darwin")
+    assert isinstance(linker, targets.Linker)
+    here = Path(sys.executable).parent
+    assert linker.via == f"cargo-zigbuild (zig from {here}, not on PATH: make needs it there)"
+    assert linker.path.split(os.pathsep)[0] == str(here)
+
+
+def test_cargo_zigbuild_without_zig_says_how_it_looks_for_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    if platform.system() == "Darwin":
+        pytest.skip("on macOS the Apple targets link with Apple's linker")
+    zigbuild = model.find_tool("cargo-zigbuild")
+    if zigbuild is None:
+        pytest.skip("cargo-zigbuild is not installed: pip install cargo-zigbuild")
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "cargo-zigbuild").symlink_to(zigbuild)
+    monkeypatch.setenv("PATH", f"{tools}:/usr/bin:/bin")
+    monkeypatch.delenv("CARGO_ZIGBUILD_PYTHON_PATH", raising=False)
+    monkeypatch.delenv("CARGO_ZIGBUILD_ZIG_PATH", raising=False)
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python3"))  # Copier's Python has no zig either
+    if targets.zig_command(f"{tools}:/usr/bin:/bin") is not None:
+        pytest.skip("this machine's /usr/bin has zig")
+    assert targets.linker_for("x86_64-apple-darwin") == (
+        "linking x86_64-apple-darwin on Linux needs zig, which cargo-zigbuild runs as `python3 -m ziglang` or `zig` "
+        "from PATH: `pip install ziglang` in the environment of the python3 on PATH (docs/CROSS_COMPILE.md)"
+    )
 
 
 def test_make_cross_compile_macos_without_zig_names_the_install(renders: Renders, tmp_path: Path) -> None:

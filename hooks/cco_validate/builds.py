@@ -25,6 +25,7 @@ from .model import (
     passed,
     skipped,
 )
+from .progress import run_watched
 
 # ---------------------------------------------------------------- full checks (builds)
 
@@ -41,12 +42,16 @@ class Build:
     locked: bool = False
 
     def cargo(
-        self, command: str, *arguments: str, env: dict[str, str] | None = None
+        self, command: str, *arguments: str, env: dict[str, str] | None = None, shown_as: str | None = None
     ) -> subprocess.CompletedProcess[str]:
+        """Runs cargo in the crate. With `shown_as`, the command takes long (it compiles or
+        downloads): its progress is shown under that name while it runs (progress.py)."""
         env = {**os.environ, "CARGO_TERM_COLOR": "never", **(env or {})}
         if self.target_dir is not None:
             env["CARGO_TARGET_DIR"] = str(self.target_dir)
         locked = ["--locked"] if self.locked else []
+        if shown_as is not None:
+            return run_watched(["cargo", command, *locked, *arguments], self.crate, env, shown_as)
         return subprocess.run(
             ["cargo", command, *locked, *arguments],
             cwd=self.crate,
@@ -119,7 +124,7 @@ def check_builds(project: Project, build: Build, keep_in: Path) -> Generator[Res
     manifest = project.whose(project.relative("Cargo.toml"))
     output = ""
     for check, arguments in [("cargo build", ["build"]), ("cargo build --release", ["build", "--release", "-v"])]:
-        result = build.cargo(*arguments)
+        result = build.cargo(*arguments, shown_as=check)
         if result.returncode != 0:
             reason = environment_problem(result)
             yield skipped(check, reason) if reason else failed(check, f"{manifest}: {cargo_error(result)}")
@@ -281,3 +286,59 @@ def git_hash(root: Path) -> str | None:
         ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=False
     )
     return result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else None
+
+
+# ---------------------------------------------------------------- what the builds will cost
+
+# CPU seconds a unit of the default render takes on average, from a clean build on the
+# template's CI machine (2 cores, docs/BENCHMARKS.md "What full validation builds"): a debug
+# unit, and a release unit under the specification's profile. The fat-LTO link of the binary
+# runs on one thread: LINK_SECONDS per release build, whatever the cores.
+DEBUG_CPU_SECONDS = 0.75
+RELEASE_CPU_SECONDS = 1.0
+LINK_SECONDS = 30.0
+
+
+def count_units(build: Build, target: str) -> int | None:
+    """How many units cargo's bar will count for the crate built for `target`: a unit per
+    package the binary needs (normal and build dependencies, for that platform), two more per
+    build script (compiled, then run). Close to cargo's own total, which also counts a crate
+    twice where build-time features differ. None when cargo cannot resolve the graph here."""
+    result = build.cargo(
+        "metadata", "--format-version", "1", "--filter-platform", target, shown_as="cargo metadata (the dependencies)"
+    )
+    if result.returncode != 0:
+        return None
+    metadata = json.loads(result.stdout)
+    packages = {package["id"]: package for package in metadata["packages"]}
+    nodes = {node["id"]: node for node in metadata["resolve"]["nodes"]}
+    needed: set[str] = set()
+    waiting = [metadata["resolve"]["root"]] if metadata["resolve"].get("root") else []
+    while waiting:
+        package = waiting.pop()
+        if package in needed:
+            continue
+        needed.add(package)
+        waiting += [
+            dependency["pkg"]
+            for dependency in nodes[package]["deps"]
+            if any(kind["kind"] in (None, "build") for kind in dependency["dep_kinds"])
+        ]
+    scripts = sum(
+        any("custom-build" in target["kind"] for target in packages[package]["targets"]) for package in needed
+    )
+    return len(needed) + 2 * scripts
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def estimate_seconds(debug_units: int, release_units: list[int]) -> float:
+    """Wall seconds for a debug build and release builds of so many units, from nothing."""
+    seconds = debug_units * DEBUG_CPU_SECONDS / cores()
+    return seconds + sum(units * RELEASE_CPU_SECONDS / cores() + LINK_SECONDS for units in release_units)
+
+
+def minutes(seconds: float) -> str:
+    return f"{max(1, round(seconds / 60))} min"

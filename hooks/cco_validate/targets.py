@@ -89,33 +89,71 @@ class Linker:
 
     subcommand: str  # "build" or "zigbuild"
     via: str  # what the line says linked it
-    path: str  # PATH for cargo (cargo-zigbuild and zig's Python beside Copier's)
+    path: str  # PATH for cargo, under which cargo-zigbuild finds the zig `zig_command` found
 
 
-def zig_available(path: str) -> bool:
-    """cargo-zigbuild runs `zig`, or `python3 -m ziglang` (PyPI's zig) when there is none."""
-    if shutil.which("zig", path=path):
-        return True
-    python = shutil.which("python3", path=path)
-    if python is None:
-        return False
-    probe = subprocess.run([python, "-c", "import ziglang"], capture_output=True, check=False)
-    return probe.returncode == 0
+def zig_command(path: str) -> list[str] | None:
+    """The zig cargo-zigbuild will run under `path`, found as it finds it (src/zig/locate.rs):
+    `python3 -m ziglang` first (PyPI's zig; CARGO_ZIGBUILD_PYTHON_PATH names another Python),
+    then `zig` (CARGO_ZIGBUILD_ZIG_PATH), each only if it answers `version`. None: neither."""
+    candidates = [
+        (os.environ.get("CARGO_ZIGBUILD_PYTHON_PATH") or "python3", ["-m", "ziglang"]),
+        (os.environ.get("CARGO_ZIGBUILD_ZIG_PATH") or "zig", []),
+    ]
+    for program, arguments in candidates:
+        found = shutil.which(program, path=path)
+        if found is None:
+            continue
+        try:
+            answered = subprocess.run(
+                [found, *arguments, "version"], capture_output=True, text=True, check=False, timeout=60
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if answered.returncode == 0 and re.fullmatch(r"\d+\.\d+\.\d+\S*", answered.stdout.strip()):
+            return [found, *arguments]
+    return None
 
 
 def linker_for(target: str) -> Linker | str:
-    """The way to link `target` on this machine, or what is missing and how to get it."""
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    """The way to link `target` on this machine, or what is missing and how to get it.
+
+    zig is looked for as cargo-zigbuild looks for it, under PATH as it is: what the owner's
+    shell and `make cross-compile-macos` see. Only where that finds none is Copier's own
+    environment tried (a virtualenv's bin/ that is not on PATH, as the README's render command
+    leaves it), and the line then says that make needs that folder on PATH."""
+    path = os.environ.get("PATH", "")
     if target in APPLE and platform.system() == "Darwin":
         return Linker("build", "Apple's linker", path)
     zigbuild = find_tool("cargo-zigbuild")
-    if zigbuild is None or not zig_available(path):
-        missing = "cargo-zigbuild and zig" if zigbuild is None else "zig"
+    if zigbuild is None:
         return (
-            f"linking {target} on {platform.system()} needs {missing}: `pip install cargo-zigbuild ziglang` "
-            "(docs/CROSS_COMPILE.md)"
+            f"linking {target} on {platform.system()} needs cargo-zigbuild and zig: "
+            "`pip install cargo-zigbuild ziglang` (docs/CROSS_COMPILE.md)"
         )
-    return Linker("zigbuild", "cargo-zigbuild (zig)", os.pathsep.join([str(Path(zigbuild).parent), path]))
+    # cargo finds its subcommand anywhere on PATH: appended, cargo-zigbuild's folder shadows nothing.
+    on_path = os.pathsep.join([path, str(Path(zigbuild).parent)])
+    if zig_command(on_path) is not None:
+        return Linker("zigbuild", "cargo-zigbuild (zig)", on_path)
+    copiers = str(Path(sys.executable).parent)
+    beside_copier = os.pathsep.join([copiers, on_path])
+    if zig_command(beside_copier) is not None:
+        via = f"cargo-zigbuild (zig from {copiers}, not on PATH: make needs it there)"
+        return Linker("zigbuild", via, beside_copier)
+    return (
+        f"linking {target} on {platform.system()} needs zig, which cargo-zigbuild runs as `python3 -m ziglang` "
+        "or `zig` from PATH: `pip install ziglang` in the environment of the python3 on PATH (docs/CROSS_COMPILE.md)"
+    )
+
+
+def buildable(project: Project) -> list[str]:
+    """The chosen targets other than the host that check_cross_targets will compile here."""
+    host, installed = host_target(), installed_targets()
+    return [
+        target
+        for target in project.answer("build_targets")
+        if target != host and target in installed and isinstance(linker_for(target), Linker)
+    ]
 
 
 def check_cross_targets(
@@ -164,7 +202,7 @@ def build_target(project: Project, build: Build, target: str, linker: Linker, co
     env = {"PATH": linker.path}
     if target in APPLE:
         env["MACOSX_DEPLOYMENT_TARGET"] = deployment_target(project.answers, target)
-    result = build.cargo(linker.subcommand, "--release", "--target", target, env=env)
+    result = build.cargo(linker.subcommand, "--release", "--target", target, env=env, shown_as=check)
     if result.returncode != 0:
         if framework := MISSING_FRAMEWORK.search(result.stderr):
             return failed(

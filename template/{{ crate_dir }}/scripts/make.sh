@@ -89,8 +89,10 @@ cross_compile_macos() {
   sysroot=$(rustc --print sysroot) || fail "rustc is not installed"
   if [ "$(uname -s)" != Darwin ]; then
     # zig links Mach-O from Linux and signs arm64 code ad hoc; it carries no Apple frameworks.
+    # zig is looked for as cargo-zigbuild looks: `python3 -m ziglang` (PyPI's zig), then `zig`.
     if ! command -v cargo-zigbuild >/dev/null 2>&1 \
-      || ! { command -v zig >/dev/null 2>&1 || python3 -c 'import ziglang' 2>/dev/null; }; then
+      || ! { "${CARGO_ZIGBUILD_PYTHON_PATH:-python3}" -m ziglang version >/dev/null 2>&1 \
+        || "${CARGO_ZIGBUILD_ZIG_PATH:-zig}" version >/dev/null 2>&1; }; then
       fail "linking for macOS on $(uname -s) needs zig and cargo-zigbuild: pip install ziglang cargo-zigbuild (docs/CROSS_COMPILE.md; nothing was built)"
     fi
     build=(zigbuild)
