@@ -56,6 +56,12 @@ TOKEN = "ghs_stand-in-token-for-act"
 # GitHub's "Re-run all jobs" would.
 PODMAN_STOP_TIMEOUT = "could not be stopped: timed out waiting for file /run/libpod/exits/"
 PIN = re.compile(r"uses:\s*([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)@([0-9a-f]{40})")
+# The rendered repositories' actions/cache entries (acme/cco, acme/cco-<answer set>), which
+# CCO_ACT_CACHES keeps between sessions as GitHub keeps a repository's: a later push restores
+# what an earlier one saved. Never the stand-ins' own repository, whose test starts empty.
+KEPT_CACHES = re.compile(r"^acme/cco(-[a-z0-9-]+)?\.caches$")
+# GitHub evicts an entry not used for 7 days; kept entries go 7 days after they were saved.
+CACHE_DAYS = 7
 
 
 def act_binary() -> str:
@@ -221,6 +227,12 @@ class Act:
         self._cache = cache
         self.dry_env = {**self.env, "DOCKER_HOST": f"unix://{folder / 'api-cache.sock'}"}
         self.dist = self._rustup_server(folder / "dist")
+        # CCO_ACT_CACHES (set by .ci/run): where the repositories' caches outlive the session.
+        kept = os.environ.get("CCO_ACT_CACHES")
+        self.kept_caches = Path(kept) if kept else None
+        if self.kept_caches is not None and self.kept_caches.is_dir():
+            for store in self.kept_caches.glob("*/*.caches"):
+                link_tree(store, self.github / store.relative_to(self.kept_caches))
 
     def _rustup_server(self, root: Path) -> str:
         """rustup's dist server for the installed toolchain: channel-rust-<name>.toml (and its
@@ -240,10 +252,26 @@ class Act:
         return f"http://127.0.0.1:{server.server_address[1]}"
 
     def close(self) -> None:
+        if self.kept_caches is not None:
+            self.keep_caches(self.kept_caches)
         self._server.shutdown()
         self._cache.shutdown()
         self.service.terminate()
         self.service.wait(timeout=30)
+
+    def keep_caches(self, kept: Path) -> None:
+        """The rendered repositories' cache entries, saved now or before and younger than
+        CACHE_DAYS, replace what `kept` held (hard links: no entry is copied)."""
+        fresh = kept.with_name(kept.name + ".new")
+        shutil.rmtree(fresh, ignore_errors=True)
+        oldest = time.time() - CACHE_DAYS * 86400
+        for store in self.github.glob("*/*.caches"):
+            name = store.relative_to(self.github).as_posix()
+            if KEPT_CACHES.match(name):
+                link_tree(store, fresh / name, newer_than=oldest)
+        fresh.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(kept, ignore_errors=True)
+        fresh.rename(kept)
 
     # ------------------------------------------------------------ the stand-in GitHub
 
@@ -375,6 +403,20 @@ class Act:
 
 
 # ---------------------------------------------------------------- what act does not evaluate
+
+
+def link_tree(source: Path, destination: Path, newer_than: float = 0.0) -> None:
+    """`source`'s files hard-linked under `destination` (one file system: ~/.cache and /tmp
+    here; a copy where linking fails), the folders made; files older than `newer_than` left out."""
+    for file in source.rglob("*"):
+        if not file.is_file() or file.stat().st_mtime < newer_than:
+            continue
+        target = destination / file.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(file, target)
+        except OSError:
+            shutil.copy2(file, target)
 
 
 def filter_pattern(pattern: str) -> re.Pattern[str]:

@@ -21,6 +21,7 @@ import os
 import re
 import subprocess
 import tarfile
+import urllib.parse
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -270,12 +271,21 @@ def test_the_build_legs_upload_each_targets_binary(engine: Act, push_run: Run, d
 
 
 def test_the_caches_are_saved_under_keys_that_follow_rust_and_the_lockfile(engine: Act, push_run: Run) -> None:
-    saved = sorted(path.name for path in (engine.github / f"{REPOSITORY}.caches").rglob("*.tzst"))
+    """Each job that caches asks for a key with the Rust version and the lock file's hash, and
+    after the push the repository's caches hold an entry under each: saved by this push, or by
+    an earlier session's when .ci/run keeps them (CCO_ACT_CACHES), which this push restored as
+    GitHub's second push restores the first's."""
     version = run(["rustc", "--version"], ROOT).stdout.split()[1]
-    assert saved, "no cache was saved"
-    for name in saved:
-        key = name.removesuffix(".tzst")
+    asked = {key for job in ("test", "msrv", "build") for key in cache_keys(push_run, job, "key")}
+    assert len(asked) >= 3, push_run.output()[-5000:]
+    for key in asked:
         assert f"-{version}-" in key and len(key.rsplit("-", 1)[1]) == 64, key
+    store = engine.github / f"{REPOSITORY}.caches"
+    stored = {urllib.parse.unquote(path.name.removesuffix(".tzst")) for path in store.rglob("*.tzst")}
+    assert asked <= stored
+    restored = {key for job in ("test", "msrv", "build") for key in cache_keys(push_run, job, "restored")}
+    saved = {key for job in ("test", "msrv", "build") for key in cache_keys(push_run, job, "saved")}
+    assert asked == (restored & asked) | saved, "every key is restored exactly or saved"
 
 
 @pytest.fixture(scope="module")
