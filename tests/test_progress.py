@@ -134,6 +134,13 @@ ANNOUNCED = re.compile(
 )
 
 
+# A line through a pipe: the build (or cargo's resolution), what it does, and the time.
+HEARTBEAT_LINE = re.compile(
+    r"  … (cargo build(?: --release)?|target \S+|cargo tree --target \S+|cargo metadata \(the dependencies\)): "
+    r".+, (\d+ s|\d+ min \d\d s) so far"
+)
+
+
 @pytest.mark.slow  # reads the session's all-target validation (tests/conftest.py)
 def test_full_validation_through_a_pipe_announces_the_builds_and_is_never_silent(fully_validated: Validated) -> None:
     output = fully_validated.result.stdout
@@ -145,8 +152,7 @@ def test_full_validation_through_a_pipe_announces_the_builds_and_is_never_silent
     # Each line it adds names the build, its units or what cargo does, and the time.
     for line in output.splitlines():
         if line.startswith("  … "):
-            assert re.fullmatch(r"  … (cargo build(?: --release)?|target \S+|cargo metadata \(the dependencies\)): .+, "
-                                r"(\d+ s|\d+ min \d\d s) so far", line), line  # fmt: skip
+            assert HEARTBEAT_LINE.fullmatch(line), line
 
 
 @pytest.mark.slow  # a real build of the crate on a pseudo-terminal

@@ -97,7 +97,8 @@ def check_lockfile(project: Project, build: Build) -> Result:
     """An existing Cargo.lock must already hold what Cargo.toml needs: the workflow's release
     builds use --locked, and validation never rewrites it."""
     name = project.relative("Cargo.lock")
-    result = build.cargo("metadata", "--locked", "--format-version", "1")
+    # It downloads what the lock file names and cargo's cache lacks: shown, as a build is.
+    result = build.cargo("metadata", "--locked", "--format-version", "1", shown_as="cargo metadata (the dependencies)")
     if result.returncode == 0:
         return passed("lockfile", f"{project.whose(name)} holds what Cargo.toml needs")
     if "--locked" in result.stderr:

@@ -171,7 +171,9 @@ def check_cross_targets(
             continue
         # Resolution first, whether or not the target can be compiled here: the same answer on
         # every machine for a graph that cannot resolve.
-        result = build.cargo("tree", "--target", target, "-e", "normal", "--depth", "1")
+        result = build.cargo(
+            "tree", "--target", target, "-e", "normal", "--depth", "1", shown_as=f"cargo tree --target {target}"
+        )
         if result.returncode != 0:
             reason = environment_problem(result)
             yield (
