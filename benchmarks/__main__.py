@@ -192,19 +192,12 @@ FIRST_BUILD_HEADING = "## From `copier copy` to a release binary"
 
 
 def first_build_section(rows: list[Row]) -> list[str]:
-    return [
-        FIRST_BUILD_HEADING,
-        "",
-        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} (`python -m benchmarks --only-first-build` "
-        "refreshes this section alone): a new owner's way from `copier copy` (full validation) to a release binary, "
-        "beside bare cargo builds of the same tree, one pair after the other in one run; the default answers "
-        "validate the two Apple targets too, which the bare builds do not build.",
-        "",
-        "| what | command | figure |",
-        "| --- | --- | --- |",
-        *(f"| {row.what} | `{row.command}` | {row.figure} |" for row in rows),
-        "",
-    ]
+    about = (
+        "a new owner's way from `copier copy` (full validation) to a release binary, beside bare cargo builds of the"
+        " same tree, one pair after the other in one run; the default answers validate the two Apple targets too,"
+        " which the bare builds do not build."
+    )
+    return section(FIRST_BUILD_HEADING, "--only-first-build", about, [(r.what, r.command, r.figure) for r in rows])
 
 
 def benchmark_builds(work: Path, rows: list[Row]) -> dict[str, float]:
