@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks import load, proxy, verification
+from benchmarks import ci, load, proxy, verification
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "docs" / "BENCHMARKS.md"
@@ -581,7 +581,17 @@ def main() -> int:
         action="store_true",
         help=f"measure only the way from copier copy to a release binary and replace that section of {OUTPUT.name}",
     )
+    parser.add_argument(
+        "--ci-log",
+        nargs="+",
+        type=Path,
+        metavar="LOG",
+        help="print what each logged run of `bash .ci/run` cost (lanes, slowest tests), and measure nothing",
+    )
     arguments = parser.parse_args()
+    if arguments.ci_log:
+        print("\n".join(ci.markdown([ci.read(log) for log in arguments.ci_log])))
+        return 0
     if arguments.only_first_build:
         first_rows: list[Row] = []
         with tempfile.TemporaryDirectory(prefix="cco-benchmarks-") as scratch:
