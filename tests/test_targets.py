@@ -30,8 +30,8 @@ from helpers import (
     ALL_TARGETS,
     CROSS,
     DEFAULT_ANSWERS,
+    ROOT,
     RUNTIME_IMAGE,
-    VALIDATE,
     Project,
     Renders,
     Validated,
@@ -39,7 +39,6 @@ from helpers import (
     podman,
     require_podman,
     run,
-    validation_env,
 )
 from test_release import release_tools
 
@@ -384,34 +383,50 @@ def test_make_cross_compile_macos_on_linux_builds_both_and_one_universal_binary(
 
 
 @pytest.mark.slow  # installs Copier from PyPI into an environment of its own
-def test_zig_in_one_environment_and_copier_in_another_agree(
-    fully_validated: Validated, cargo_env: dict[str, str], tmp_path: Path
-) -> None:
+def test_zig_in_one_environment_and_copier_in_another_agree(renders: Renders, tmp_path: Path) -> None:
     """cargo-zigbuild and ziglang pip-installed in one environment on PATH (cargo-zigbuild's
     documented set-up: the tests' own), Copier in another without them (as `pipx install copier`
-    leaves it): validation run by that other Python links both Apple targets, as
-    `make cross-compile-macos` does under the same PATH. Both look for zig as cargo-zigbuild
-    does, from PATH, not beside Copier's Python."""
+    leaves it): validation run by that other Python finds zig and links both Apple targets with
+    it, and `make cross-compile-macos` under the same PATH builds both. A crate of its own, as
+    small as a crate gets (the render's Makefile and scripts/make.sh beside it), so that what
+    is measured is the finding of zig, not a release build of the application."""
     require(*targets.APPLE)
     copiers = tmp_path / "copier-environment"
     run([sys.executable, "-m", "venv", str(copiers)], tmp_path)
     run([str(copiers / "bin" / "python"), "-m", "pip", "install", "--quiet", "copier"], tmp_path)
     lacks = run([str(copiers / "bin" / "python"), "-c", "import ziglang"], tmp_path, check=False)
     assert lacks.returncode != 0, "Copier's environment must not have zig"
-    project = fully_validated.project
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
-    # Validation's cache (as the fixture's): cargo-zigbuild keeps its linker wrapper there.
-    env = validation_env(project, {"CCO_VALIDATE_TARGET_DIR": cargo_env["CARGO_TARGET_DIR"], "PATH": path})
-    validated = subprocess.run(
-        [str(copiers / "bin" / "python"), str(VALIDATE), str(project.root), "--level", "full"],
-        env=env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    lines = target_lines(validated.stdout)
+    project = renders()
+    crate = tmp_path / "crate"
+    run(["cargo", "new", "--quiet", "--vcs", "none", "--name", project.name, str(crate)], tmp_path)
+    shutil.copy(project.crate / "Makefile", crate / "Makefile")
+    shutil.copytree(project.crate / "scripts", crate / "scripts")
+    env = {
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
+        "CARGO_TARGET_DIR": str(tmp_path / "target"),  # zig's own cache stays the machine's: it is warm
+    }
+    script = f"""
+import sys
+sys.path.insert(0, {str(ROOT / "hooks")!r})
+from cco_validate import targets
+from cco_validate.builds import Build
+from pathlib import Path
+for target in targets.APPLE:
+    linker = targets.linker_for(target)
+    assert isinstance(linker, targets.Linker), linker
+    built = Build(crate=Path({str(crate)!r}), target_dir=None).cargo(
+        linker.subcommand, "--release", "--target", target, env={{"PATH": linker.path}}
+    )
+    print(target, linker.via, built.returncode, built.stderr.strip().splitlines()[-1:])
+"""
+    validated = run([str(copiers / "bin" / "python"), "-c", script], tmp_path, env=env)
     for target in targets.APPLE:
-        assert lines[target].startswith("✓ built with cargo-zigbuild (zig): Mach-O"), validated.stdout
-    made = run(["make", "cross-compile-macos"], project.crate, env=env)
+        assert f"{target} cargo-zigbuild (zig) 0 " in validated.stdout, validated.stdout
+        binary = binaries.read(tmp_path / "target" / target / "release" / project.name)
+        assert binary.format == "Mach-O"
+    made = run(["make", "cross-compile-macos"], crate, env=env)
     for target in targets.APPLE:
-        assert f"✓ {target}: " in made.stdout
+        assert f"✓ {target}: " in made.stdout, made.stdout
 
 
 def test_zig_beside_copier_alone_links_and_the_line_says_make_needs_it_on_path(
