@@ -45,7 +45,8 @@ def read(log: Path) -> Lanes:
             continue
         if (match := SUMMARY.match(line)) and re.search(r"\d+ (passed|failed|error)", match.group(1)):
             durations[prefix] = False
-            summaries[prefix].append(f"{match.group(1)} in {float(match.group(2)):.0f} s")
+            counts = [part for part in match.group(1).split(", ") if re.search(r"passed|failed|skipped|error", part)]
+            summaries[prefix].append(f"{', '.join(counts)} in {float(match.group(2)):.0f} s")
     serial = summaries[""]
     if serial:
         lanes.fast = serial[0]
